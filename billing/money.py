@@ -1,0 +1,45 @@
+"""Money is an integer count of micro-USD (1 = $0.000001 = one USDC base unit).
+
+Decimal strings exist only at the edges: catalog.yaml and request bodies come in through
+`parse_usd`, JSON goes out through `format_usd`. Floats are refused, never rounded.
+"""
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+MICRO_PER_USD = 1_000_000
+
+
+class MoneyError(ValueError):
+    """Raised when an amount is not an exact decimal count of micro-USD."""
+
+
+def parse_usd(value: str | int | Decimal) -> int:
+    """'0.003' -> 3000. Accepts str, int or Decimal; refuses floats and sub-micro precision."""
+    if isinstance(value, bool) or isinstance(value, float):
+        raise MoneyError(f"amounts must be decimal strings, not {type(value).__name__}")
+    try:
+        amount = Decimal(str(value).strip()) if not isinstance(value, Decimal) else value
+    except InvalidOperation as exc:
+        raise MoneyError(f"not a decimal amount: {value!r}") from exc
+    if not amount.is_finite():
+        raise MoneyError(f"not a finite amount: {value!r}")
+    micros = amount * MICRO_PER_USD
+    if micros != micros.to_integral_value():
+        raise MoneyError(f"{value!r} is finer than one micro-dollar")
+    return int(micros)
+
+
+def format_usd(micros: int) -> str:
+    """3000 -> '0.003'; the shortest exact decimal string, for JSON output."""
+    if not isinstance(micros, int) or isinstance(micros, bool):
+        raise MoneyError("micro-USD amounts are ints")
+    text = format(Decimal(micros).scaleb(-6), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def ceil_div(numerator: int, denominator: int) -> int:
+    """Integer division rounding up: a fraction of a micro-dollar is charged as one."""
+    return -(-numerator // denominator)

@@ -1,0 +1,94 @@
+"""The one interface every provider backend implements, and the errors it may raise."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class ProviderError(Exception):
+    """Base of every error a backend raises; `message` is safe to show the client."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class RetryableProviderError(ProviderError):
+    """Raised for failures that may pass: timeouts, connection errors, 429 and 5xx.
+
+    The router retries the same backend with backoff, then fails over to the next one.
+    `retry_after` carries a provider's Retry-After in seconds when it sent one.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentProviderError(ProviderError):
+    """Raised when the input itself is bad (a 4xx meaning "bad request", an unreadable file).
+
+    Retrying or failing over would give the same answer, so the job fails at once, refunded.
+    """
+
+
+class BackendUnavailable(ProviderError):
+    """Raised when a backend cannot serve at all here (no API key, a tool not installed).
+
+    The router skips it without counting a failed attempt against its health.
+    """
+
+
+@dataclass(frozen=True)
+class File:
+    """A file a backend produced; the worker stores it and the client gets a URL to it."""
+
+    content: bytes
+    content_type: str
+
+
+@dataclass
+class Usage:
+    """What a job consumed; the billing worker prices it with the catalog."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    compute_seconds: float = 0.0  # wall or provider-reported seconds, priced per second
+    outputs: int = 1  # count of priced outputs (images, requests)
+
+
+@dataclass
+class Result:
+    """A backend's answer: a JSON-able `output`, files it refers to by key, and the usage.
+
+    A backend puts a placeholder string ``"file:<key>"`` anywhere in `output`; the worker
+    replaces it with the public URL of `files[key]` once stored.
+    """
+
+    output: Any
+    usage: Usage = field(default_factory=Usage)
+    files: dict[str, File] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request to a backend: the task name, the validated input and the upstream model."""
+
+    service: str
+    task: str
+    input: dict
+    model: str | None = None
+    timeout: float = 60.0
+
+
+class Backend(Protocol):
+    """A provider backend. `name` is its catalog key."""
+
+    name: str
+
+    def availability(self, task: str) -> str | None:
+        """None when the backend can run `task` here; otherwise a short reason it cannot
+        (no API key configured, a local tool not installed, an unknown task)."""
+
+    def run(self, call: Call) -> Result:
+        """Run one call; raise a ProviderError subclass on failure."""
