@@ -91,7 +91,7 @@ class BackendStep:
         return self.model
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: one per catalog load
 class Service:
     key: str
     name: str

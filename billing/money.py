@@ -43,3 +43,10 @@ def format_usd(micros: int) -> str:
 def ceil_div(numerator: int, denominator: int) -> int:
     """Integer division rounding up: a fraction of a micro-dollar is charged as one."""
     return -(-numerator // denominator)
+
+
+def usd(micros: int) -> Decimal:
+    """The exact Decimal dollars of `micros`; the JSON provider writes it as a JSON number."""
+    if not isinstance(micros, int) or isinstance(micros, bool):
+        raise MoneyError("micro-USD amounts are ints")
+    return Decimal(format_usd(micros))

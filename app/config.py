@@ -1,0 +1,105 @@
+"""Configuration: the only module that reads the environment.
+
+Every setting has a safe development default; production mode (GPUBRIDGE_ENV=production)
+refuses to start with a development default where a secret or a real service is needed.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PROVIDER_BACKENDS = ("GROQ", "DEEPINFRA", "FIREWORKS", "TOGETHER", "REPLICATE", "JINA", "RUNPOD")
+DEV_SECRET_KEY = "dev-only-not-secret"
+DEFAULT_WEBHOOK_SCHEDULE = "0,5,300,1800,7200,18000,36000"
+
+
+class ConfigError(RuntimeError):
+    """Raised at start-up when the configuration is unsafe or incomplete."""
+
+
+def _var_dir(env) -> Path:
+    return Path(env.get("GPUBRIDGE_VAR_DIR") or ROOT / "var")
+
+
+def _embedded_services(env) -> dict[str, str]:
+    """URLs written by `python -m devservices` for the embedded servers it started."""
+    path = _var_dir(env) / "run" / "services.env"
+    if not path.exists():
+        return {}
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def normalise_database_url(url: str) -> str:
+    """SQLAlchemy reads bare postgresql:// as psycopg 3 only from 2.1 on; say it always."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _bool(value: str | None, default: bool = False) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _int(env, name: str, default: int) -> int:
+    raw = env.get(name)
+    try:
+        return int(raw) if raw not in (None, "") else default
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _backends(env) -> dict[str, dict]:
+    return {
+        name.lower(): {"api_key": env.get(f"{name}_API_KEY") or None,
+                       "base_url": env.get(f"{name}_BASE_URL") or None}
+        for name in PROVIDER_BACKENDS
+    }
+
+
+def load_config(env=None) -> dict:
+    """The Flask config mapping built from `env` (default: the process environment)."""
+    env = os.environ if env is None else env
+    embedded = _embedded_services(env)
+    database_url = env.get("DATABASE_URL") or embedded.get("DATABASE_URL")
+    redis_url = env.get("REDIS_URL") or embedded.get("REDIS_URL")
+    mode = env.get("GPUBRIDGE_ENV", "development")
+    config = {
+        "GPUBRIDGE_ENV": mode,
+        "SECRET_KEY": env.get("GPUBRIDGE_SECRET_KEY") or DEV_SECRET_KEY,
+        "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url) if database_url else None,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": redis_url,
+        "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL") or redis_url,
+        "PORT": _int(env, "PORT", 8000),
+        "PUBLIC_BASE_URL": env.get("GPUBRIDGE_PUBLIC_BASE_URL") or None,
+        "ALLOW_PRIVATE_URLS": _bool(env.get("GPUBRIDGE_ALLOW_PRIVATE_URLS")),
+        "MAX_CONTENT_LENGTH": _int(env, "GPUBRIDGE_MAX_REQUEST_BYTES", 10 * 1024 * 1024),
+        "JOB_LEASE_SECONDS": _int(env, "GPUBRIDGE_JOB_LEASE_SECONDS", 300),
+        "JOB_MAX_DELIVERIES": _int(env, "GPUBRIDGE_JOB_MAX_DELIVERIES", 3),
+        "SWEEP_INTERVAL_SECONDS": _int(env, "GPUBRIDGE_SWEEP_INTERVAL_SECONDS", 30),
+        "REQUEUE_AFTER_SECONDS": _int(env, "GPUBRIDGE_REQUEUE_AFTER_SECONDS", 60),
+        "WEBHOOK_RETRY_SCHEDULE": env.get("GPUBRIDGE_WEBHOOK_RETRY_SCHEDULE")
+        or DEFAULT_WEBHOOK_SCHEDULE,
+        "BACKENDS": _backends(env),
+    }
+    check_config(config)
+    return config
+
+
+def check_config(config: dict) -> None:
+    """Refuse what production must not run with."""
+    if config["GPUBRIDGE_ENV"] not in ("development", "production"):
+        raise ConfigError("GPUBRIDGE_ENV must be 'development' or 'production'")
+    if config["GPUBRIDGE_ENV"] != "production":
+        return
+    if config["SECRET_KEY"] == DEV_SECRET_KEY:
+        raise ConfigError("production needs GPUBRIDGE_SECRET_KEY")
+    if config["ALLOW_PRIVATE_URLS"]:
+        raise ConfigError("GPUBRIDGE_ALLOW_PRIVATE_URLS is for development only")
+    if not config["SQLALCHEMY_DATABASE_URI"] or not config["REDIS_URL"]:
+        raise ConfigError("production needs DATABASE_URL and REDIS_URL")

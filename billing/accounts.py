@@ -1,0 +1,60 @@
+"""Money movements of a customer account: grants, holds at submit, settlement after a job."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from . import ledger
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What a settled job cost and what went back to the customer."""
+
+    captured: int
+    refunded: int
+
+
+def grant(session: Session, account_id: int, amount: int, reference: str, memo: str) -> bool:
+    """Operator credit: from the system `grants` account to the customer's `available`."""
+    if amount <= 0:
+        raise ValueError("a grant must be positive")
+    source = ledger.ledger_account(session, None, "grants")
+    target = ledger.ledger_account(session, account_id, "available")
+    return ledger.transfer(session, "grant", reference, source, target, amount, memo=memo)
+
+
+def hold(session: Session, account_id: int, job_id: uuid.UUID, amount: int) -> None:
+    """Reserve a job's estimate; raises ledger.InsufficientFunds when the balance is short."""
+    if amount == 0:
+        return
+    available = ledger.ledger_account(session, account_id, "available")
+    held = ledger.ledger_account(session, account_id, "held")
+    ledger.transfer(session, "hold", str(job_id), available, held, amount, job_id=job_id)
+
+
+def settle(session: Session, account_id: int, job_id: uuid.UUID, held_amount: int,
+           cost: int) -> Settlement:
+    """Capture `cost` (capped at the hold) to revenue and refund the rest, once per job."""
+    captured = min(max(cost, 0), held_amount)
+    refunded = held_amount - captured
+    held = ledger.ledger_account(session, account_id, "held")
+    if captured:
+        revenue = ledger.ledger_account(session, None, "revenue")
+        ledger.transfer(session, "capture", str(job_id), held, revenue, captured, job_id=job_id)
+    if refunded:
+        available = ledger.ledger_account(session, account_id, "available")
+        ledger.transfer(session, "refund", str(job_id), held, available, refunded, job_id=job_id)
+    return Settlement(captured=captured, refunded=refunded)
+
+
+def daily_spend(session: Session, account_id: int) -> int:
+    """Captured charges plus open holds of the current UTC day."""
+    return session.execute(text(
+        "SELECT COALESCE(SUM(CASE WHEN settled_at IS NULL THEN hold_amount "
+        "ELSE actual_cost END), 0) FROM jobs WHERE account_id = :acct "
+        "AND created_at >= date_trunc('day', now() AT TIME ZONE 'utc') AT TIME ZONE 'utc'"),
+        {"acct": account_id}).scalar()

@@ -1,0 +1,122 @@
+"""The double-entry ledger: every balance change is a balanced transaction of entries.
+
+Each customer has two ledger accounts: `available` (what they can spend) and `held` (money
+reserved for running jobs). System accounts: `grants` (operator credit, may go negative) and
+`revenue`. A transaction's (kind, reference) is unique, so posting it twice changes nothing;
+a balance moves only through a conditional UPDATE that refuses to go below zero.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+SYSTEM_ACCOUNTS = {"grants": True, "revenue": False}  # kind -> may go negative
+
+
+class InsufficientFunds(Exception):
+    """Raised when a leg would take a ledger account below zero; nothing was written."""
+
+    def __init__(self, ledger_account_id: int):
+        super().__init__(f"ledger account {ledger_account_id} would go negative")
+        self.ledger_account_id = ledger_account_id
+
+
+@dataclass(frozen=True)
+class Leg:
+    ledger_account_id: int
+    amount: int
+
+
+def ledger_account(session: Session, owner_id: int | None, kind: str) -> int:
+    """The id of the (owner, kind) ledger account, created on first use."""
+    allow_negative = owner_id is None and SYSTEM_ACCOUNTS.get(kind, False)
+    found = _find_account(session, owner_id, kind)
+    if found is not None:
+        return found
+    session.execute(text(
+        "INSERT INTO ledger_accounts (owner_id, kind, balance, allow_negative) "
+        "VALUES (:owner, :kind, 0, :neg) ON CONFLICT DO NOTHING"),
+        {"owner": owner_id, "kind": kind, "neg": allow_negative})
+    return _find_account(session, owner_id, kind)
+
+
+def _find_account(session: Session, owner_id: int | None, kind: str) -> int | None:
+    return session.execute(text(
+        "SELECT id FROM ledger_accounts WHERE owner_id IS NOT DISTINCT FROM :owner "
+        "AND kind = :kind"), {"owner": owner_id, "kind": kind}).scalar()
+
+
+def post(session: Session, kind: str, reference: str, legs: list[Leg],
+         job_id: uuid.UUID | None = None, memo: str | None = None) -> bool:
+    """Write one balanced transaction; False if (kind, reference) was already posted.
+
+    Runs inside the caller's transaction; on InsufficientFunds the caller must roll back.
+    """
+    legs = [leg for leg in legs if leg.amount != 0]
+    if sum(leg.amount for leg in legs) != 0 or not legs:
+        raise ValueError("a ledger transaction's legs must be non-empty and sum to zero")
+    tx_id = session.execute(text(
+        "INSERT INTO ledger_transactions (kind, reference, job_id, memo) "
+        "VALUES (:kind, :ref, :job, :memo) ON CONFLICT (kind, reference) DO NOTHING "
+        "RETURNING id"), {"kind": kind, "ref": reference, "job": job_id, "memo": memo}).scalar()
+    if tx_id is None:
+        return False
+    # A fixed lock order (by account id) keeps concurrent transactions from deadlocking.
+    for leg in sorted(legs, key=lambda leg: leg.ledger_account_id):
+        _apply(session, tx_id, leg)
+    return True
+
+
+def _apply(session: Session, tx_id: int, leg: Leg) -> None:
+    moved = session.execute(text(
+        "UPDATE ledger_accounts SET balance = balance + :amount "
+        "WHERE id = :id AND (allow_negative OR balance + :amount >= 0) RETURNING id"),
+        {"amount": leg.amount, "id": leg.ledger_account_id}).scalar()
+    if moved is None:
+        raise InsufficientFunds(leg.ledger_account_id)
+    session.execute(text(
+        "INSERT INTO ledger_entries (transaction_id, ledger_account_id, amount) "
+        "VALUES (:tx, :acct, :amount)"),
+        {"tx": tx_id, "acct": leg.ledger_account_id, "amount": leg.amount})
+
+
+def transfer(session: Session, kind: str, reference: str, source: int, target: int,
+             amount: int, job_id: uuid.UUID | None = None, memo: str | None = None) -> bool:
+    """Move `amount` from one ledger account to another as one transaction."""
+    return post(session, kind, reference, [Leg(source, -amount), Leg(target, amount)],
+                job_id=job_id, memo=memo)
+
+
+def balance(session: Session, owner_id: int, kind: str = "available") -> int:
+    """A customer's balance of one kind (0 before the first entry)."""
+    return session.execute(text(
+        "SELECT balance FROM ledger_accounts WHERE owner_id = :owner AND kind = :kind"),
+        {"owner": owner_id, "kind": kind}).scalar() or 0
+
+
+def check(session: Session) -> list[str]:
+    """Every way the ledger is out of balance, as sentences; empty when it is sound."""
+    problems = [
+        f"ledger account {row.id} (owner {row.owner_id}, {row.kind}): balance {row.balance} "
+        f"but its entries sum to {row.total}"
+        for row in session.execute(text(
+            "SELECT a.id, a.owner_id, a.kind, a.balance, COALESCE(SUM(e.amount), 0) AS total "
+            "FROM ledger_accounts a LEFT JOIN ledger_entries e ON e.ledger_account_id = a.id "
+            "GROUP BY a.id HAVING a.balance <> COALESCE(SUM(e.amount), 0)"))
+    ]
+    problems += [
+        f"transaction {row.transaction_id} does not balance: its legs sum to {row.total}"
+        for row in session.execute(text(
+            "SELECT transaction_id, SUM(amount) AS total FROM ledger_entries "
+            "GROUP BY transaction_id HAVING SUM(amount) <> 0"))
+    ]
+    problems += [
+        f"ledger account {row.id} (owner {row.owner_id}, {row.kind}) is negative: {row.balance}"
+        for row in session.execute(text(
+            "SELECT id, owner_id, kind, balance FROM ledger_accounts "
+            "WHERE balance < 0 AND NOT allow_negative"))
+    ]
+    return problems

@@ -1,0 +1,128 @@
+"""Running one job: claim it, walk the backend chain, record the outcome. No Celery here.
+
+Every state change is a conditional UPDATE, so a redelivered message changes nothing: only the
+delivery that moved the job queued->running (or took over an expired lease) may finish it, and
+it proves that with the `deliveries` count it claimed (a fencing token).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from app.catalog import Catalog
+from app.models import JobAttempt, StoredFile
+from providers.base import Result
+from providers.router import Attempt, ChainFailed, RetryPolicy, run_chain
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Claim:
+    job_id: uuid.UUID
+    delivery: int
+    service: str
+    model: str | None
+    input: dict
+
+
+def claim(session: Session, job_id: uuid.UUID, lease_seconds: int, max_deliveries: int
+          ) -> Claim | None:
+    """Take the job if it is queued or its lease ran out; None if another delivery has it."""
+    row = session.execute(text(
+        "UPDATE jobs SET status = 'running', deliveries = deliveries + 1, "
+        "started_at = COALESCE(started_at, now()), updated_at = now(), "
+        "lease_expires_at = now() + make_interval(secs => :lease) "
+        "WHERE id = :id AND deliveries < :max AND (status = 'queued' OR "
+        "(status = 'running' AND lease_expires_at < now())) "
+        "RETURNING deliveries, service, model, input"),
+        {"id": job_id, "lease": lease_seconds, "max": max_deliveries}).one_or_none()
+    session.commit()
+    if row is None:
+        return None
+    return Claim(job_id, row.deliveries, row.service, row.model, row.input)
+
+
+def _record(session: Session, job_id: uuid.UUID):
+    def record(attempt: Attempt) -> None:
+        session.add(JobAttempt(job_id=job_id, backend=attempt.backend, outcome=attempt.outcome,
+                               error=attempt.error, seconds=attempt.seconds))
+        session.commit()
+    return record
+
+
+def _store_files(session: Session, job_id: uuid.UUID, result: Result):
+    """Keep produced files and swap each "file:<key>" placeholder for its /files/ path."""
+    paths = {}
+    for key, produced in result.files.items():
+        token = secrets.token_urlsafe(32)
+        session.add(StoredFile(token=token, job_id=job_id, content_type=produced.content_type,
+                               data=produced.content))
+        paths[f"file:{key}"] = f"/files/{token}"
+
+    def swap(value):
+        if isinstance(value, str):
+            return paths.get(value, value)
+        if isinstance(value, dict):
+            return {k: swap(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [swap(v) for v in value]
+        return value
+    return swap(result.output)
+
+
+def _finish(session: Session, claimed: Claim, status: str, **values) -> bool:
+    """Move running->final for this delivery only; False if the job was taken over."""
+    done = session.execute(text(
+        "UPDATE jobs SET status = :status, output = CAST(:output AS JSONB), "
+        "error = CAST(:error AS JSONB), usage = CAST(:usage AS JSONB), finished_at = now(), "
+        "updated_at = now(), lease_expires_at = NULL "
+        "WHERE id = :id AND status = 'running' AND deliveries = :delivery RETURNING id"),
+        {"status": status, "id": claimed.job_id, "delivery": claimed.delivery,
+         "output": values.get("output"), "error": values.get("error"),
+         "usage": values.get("usage")}).scalar()
+    if done is None:
+        session.rollback()
+        return False
+    session.commit()
+    return True
+
+
+def execute(session: Session, catalog: Catalog, backends: dict, claimed: Claim,
+            policy: RetryPolicy = RetryPolicy()) -> str | None:
+    """Run a claimed job to a final status; returns it, or None if the job was taken over."""
+    service = catalog.get(claimed.service)
+    try:
+        result, _step = run_chain(service, claimed.input, claimed.model, backends,
+                                  _record(session, claimed.job_id), policy)
+    except ChainFailed as exc:
+        error = {"message": exc.message, "code": "invalid_input" if exc.permanent
+                 else "backends_failed"}
+        ok = _finish(session, claimed, "failed", error=json.dumps(error))
+        return "failed" if ok else None
+    output = _store_files(session, claimed.job_id, result)
+    usage = dataclasses.asdict(result.usage)
+    ok = _finish(session, claimed, "completed", output=json.dumps(output),
+                 usage=json.dumps(usage))
+    return "completed" if ok else None
+
+
+def fail_exhausted(session: Session, max_deliveries: int) -> list[uuid.UUID]:
+    """Fail jobs whose lease ran out after the last allowed delivery (a worker kept dying)."""
+    rows = session.execute(text(
+        "UPDATE jobs SET status = 'failed', finished_at = now(), updated_at = now(), "
+        "lease_expires_at = NULL, error = CAST(:error AS JSONB) "
+        "WHERE status = 'running' AND lease_expires_at < now() AND deliveries >= :max "
+        "RETURNING id"),
+        {"max": max_deliveries,
+         "error": '{"message": "the job stopped its worker too many times", '
+                  '"code": "worker_lost"}'}).scalars().all()
+    session.commit()
+    return list(rows)
