@@ -6,6 +6,7 @@ import uuid
 
 import click
 from flask import Flask
+from flask.cli import AppGroup
 from sqlalchemy import select
 
 from billing import accounts, ledger
@@ -20,7 +21,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(ledger_group)
 
 
-@click.group(help="Customer credit.")
+@click.group(cls=AppGroup, help="Customer credit.")
 def credits():
     pass
 
@@ -49,7 +50,7 @@ def grant(email: str, amount_usd: str, reason: str, reference: str | None):
     click.echo(f"{verb} ${format_usd(amount)} to {email}; balance ${format_usd(balance)}")
 
 
-@click.group("ledger", help="Ledger checks.")
+@click.group("ledger", cls=AppGroup, help="Ledger checks.")
 def ledger_group():
     pass
 

@@ -55,6 +55,6 @@ def daily_spend(session: Session, account_id: int) -> int:
     """Captured charges plus open holds of the current UTC day."""
     return session.execute(text(
         "SELECT COALESCE(SUM(CASE WHEN settled_at IS NULL THEN hold_amount "
-        "ELSE actual_cost END), 0) FROM jobs WHERE account_id = :acct "
+        "ELSE actual_cost END), 0)::bigint FROM jobs WHERE account_id = :acct "
         "AND created_at >= date_trunc('day', now() AT TIME ZONE 'utc') AT TIME ZONE 'utc'"),
         {"acct": account_id}).scalar()

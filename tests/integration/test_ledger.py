@@ -1,0 +1,90 @@
+"""Accounting worked examples on the real database: grant -> hold -> settle -> refund."""
+import uuid
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from app.models import Account, Job
+from billing import accounts, ledger
+
+
+def _account(session, email="acct@example.com") -> int:
+    account = Account(email=email)
+    session.add(account)
+    session.flush()
+    return account.id
+
+
+def _job(session, account_id, hold) -> uuid.UUID:
+    job = Job(id=uuid.uuid4(), account_id=account_id, service="embedding-l4", family="text",
+              input={}, estimated_cost=hold, hold_amount=hold)
+    session.add(job)
+    session.flush()
+    return job.id
+
+
+def test_hold_then_settle_captures_cost_and_refunds_the_rest(db_session):
+    acct = _account(db_session)
+    accounts.grant(db_session, acct, 1_000_000, "g1", "welcome")
+    job = _job(db_session, acct, 40_000)
+    accounts.hold(db_session, acct, job, 40_000)
+    assert ledger.balance(db_session, acct) == 960_000
+    assert ledger.balance(db_session, acct, "held") == 40_000
+    result = accounts.settle(db_session, acct, job, 40_000, cost=12_345)
+    db_session.commit()
+    assert (result.captured, result.refunded) == (12_345, 27_655)
+    assert ledger.balance(db_session, acct) == 1_000_000 - 12_345
+    assert ledger.balance(db_session, acct, "held") == 0
+    assert ledger.check(db_session) == []
+
+
+def test_cost_above_the_hold_is_capped_at_the_hold(db_session):
+    acct = _account(db_session)
+    accounts.grant(db_session, acct, 100_000, "g2", "welcome")
+    job = _job(db_session, acct, 10_000)
+    accounts.hold(db_session, acct, job, 10_000)
+    result = accounts.settle(db_session, acct, job, 10_000, cost=99_999)
+    assert (result.captured, result.refunded) == (10_000, 0)
+
+
+def test_the_same_grant_reference_applies_once(db_session):
+    acct = _account(db_session)
+    assert accounts.grant(db_session, acct, 5_000, "same", "first")
+    assert not accounts.grant(db_session, acct, 5_000, "same", "again")
+    assert ledger.balance(db_session, acct) == 5_000
+
+
+def test_a_hold_beyond_the_balance_is_refused(db_session):
+    acct = _account(db_session)
+    accounts.grant(db_session, acct, 5_000, "g3", "welcome")
+    job = _job(db_session, acct, 5_001)
+    with pytest.raises(ledger.InsufficientFunds):
+        accounts.hold(db_session, acct, job, 5_001)
+
+
+def test_the_database_refuses_unbalanced_and_edited_entries(db_session):
+    acct = _account(db_session)
+    accounts.grant(db_session, acct, 5_000, "g4", "welcome")
+    db_session.commit()
+    account_id = ledger.ledger_account(db_session, acct, "available")
+    tx = db_session.execute(text("INSERT INTO ledger_transactions (kind, reference) "
+                                 "VALUES ('bad', 'x') RETURNING id")).scalar()
+    db_session.execute(text("INSERT INTO ledger_entries (transaction_id, ledger_account_id, "
+                            "amount) VALUES (:tx, :a, 7)"), {"tx": tx, "a": account_id})
+    with pytest.raises(DBAPIError, match="does not balance"):
+        db_session.commit()
+    db_session.rollback()
+    with pytest.raises(DBAPIError, match="append-only"):
+        db_session.execute(text("UPDATE ledger_entries SET amount = amount * 2"))
+    db_session.rollback()
+
+
+def test_check_names_an_account_whose_balance_drifted(db_session):
+    acct = _account(db_session)
+    accounts.grant(db_session, acct, 5_000, "g5", "welcome")
+    db_session.execute(text("UPDATE ledger_accounts SET balance = balance + 1 "
+                            "WHERE owner_id = :o"), {"o": acct})
+    db_session.commit()
+    problems = ledger.check(db_session)
+    assert len(problems) == 1 and f"owner {acct}, available" in problems[0]
