@@ -49,12 +49,19 @@ from typing import Any
 
 import yaml
 
-from billing.money import parse_usd
+from billing.money import MoneyError, parse_usd
 
 CATALOG_PATH = Path(__file__).resolve().parent.parent / "catalog.yaml"
 FAMILIES = ("text", "image", "audio", "video")
 FIELD_TYPES = ("string", "integer", "number", "boolean", "url", "string_list", "text_or_list")
 PRICING_KINDS = ("flat", "per_token", "per_second")
+ADAPTER_TASKS = {
+    "local": ("embed", "tts", "ocr", "pdf_parse", "upscale"),
+    "openai": ("chat", "embed", "image", "transcribe", "speech"),
+    "jina": ("rerank",),
+    "replicate": ("predict",),
+    "runpod": ("run",),
+}
 
 
 class CatalogError(ValueError):
@@ -157,6 +164,9 @@ def _chain(raw: list, where: str, backends: dict) -> tuple[BackendStep, ...]:
     for step in raw or []:
         if step.get("backend") not in backends:
             raise CatalogError(f"{where}: unknown backend {step.get('backend')!r}")
+        adapter = backends[step["backend"]].adapter
+        if step.get("task") not in ADAPTER_TASKS.get(adapter, ()):
+            raise CatalogError(f"{where}: the {adapter} adapter has no task {step.get('task')!r}")
         steps.append(BackendStep(
             backend=step["backend"],
             task=step["task"],
@@ -196,14 +206,20 @@ def _service(key: str, raw: dict, backends: dict) -> Service:
     )
 
 
+def _backend(key: str, raw: dict) -> BackendConfig:
+    if raw.get("adapter") not in ADAPTER_TASKS:
+        raise CatalogError(f"backends.{key}: adapter must be one of {tuple(ADAPTER_TASKS)}")
+    return BackendConfig(key=key, adapter=raw["adapter"], env=raw.get("env"),
+                         base_url=raw.get("base_url"))
+
+
 def parse_catalog(data: dict) -> Catalog:
-    """Build a Catalog from the parsed YAML, refusing anything off-format."""
-    backends = {
-        key: BackendConfig(key=key, adapter=raw["adapter"], env=raw.get("env"),
-                           base_url=raw.get("base_url"))
-        for key, raw in (data.get("backends") or {}).items()
-    }
-    services = {key: _service(key, raw, backends) for key, raw in data["services"].items()}
+    """Build a Catalog from the parsed YAML, refusing anything off-format with CatalogError."""
+    try:
+        backends = {key: _backend(key, raw) for key, raw in (data.get("backends") or {}).items()}
+        services = {key: _service(key, raw, backends) for key, raw in data["services"].items()}
+    except (KeyError, TypeError, AttributeError, MoneyError) as exc:
+        raise CatalogError(f"catalog.yaml is off-format: {exc!r}") from exc
     return Catalog(services=services, backends=backends)
 
 

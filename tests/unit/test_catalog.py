@@ -559,6 +559,17 @@ def test_refuses_an_empty_chain(chain):
         parse_catalog(data)
 
 
+def test_refuses_a_task_the_adapter_lacks_and_a_missing_key():
+    data = _minimal()
+    data["services"]["ocr"]["backends"][0]["task"] = "chat"  # local has no chat
+    with pytest.raises(CatalogError, match="no task 'chat'"):
+        parse_catalog(data)
+    data = _minimal()
+    del data["services"]["ocr"]["name"]
+    with pytest.raises(CatalogError, match="off-format"):
+        parse_catalog(data)
+
+
 def test_refuses_an_unknown_family_and_pricing_kind():
     data = _minimal()
     data["services"]["ocr"]["family"] = "gpu"

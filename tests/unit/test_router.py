@@ -11,7 +11,7 @@ CATALOG = parse_catalog({
     "services": {"svc": {
         "name": "S", "family": "text", "pricing": {"kind": "flat", "usd": "0.01"},
         "input": {"text": {"type": "string"}},
-        "backends": [{"backend": "a", "task": "t"}, {"backend": "b", "task": "t"}]}},
+        "backends": [{"backend": "a", "task": "embed"}, {"backend": "b", "task": "embed"}]}},
 })
 SERVICE = CATALOG.get("svc")
 
