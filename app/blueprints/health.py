@@ -8,6 +8,7 @@ from sqlalchemy import text
 
 from workers.queues import QUEUES, queue_depths, queue_workers
 
+from ..catalog import load_catalog
 from ..extensions import db
 
 bp = Blueprint("health", __name__)
@@ -22,6 +23,17 @@ def _check(probe) -> dict:
     return {"ok": True, "latency_ms": round(1000 * (time.monotonic() - started), 2)}
 
 
+def backend_states() -> dict:
+    """Per backend, each task the catalog uses it for: true, or the reason it cannot run."""
+    backends = current_app.extensions["backends"]
+    tasks: dict[str, set] = {}
+    for service in load_catalog().services.values():
+        for step in service.chain:
+            tasks.setdefault(step.backend, set()).add(step.task)
+    return {name: {task: backends[name].availability(task) or True for task in sorted(used)}
+            for name, used in sorted(tasks.items())}
+
+
 @bp.get("/health")
 def health():
     redis = current_app.extensions["redis"]
@@ -33,5 +45,5 @@ def health():
               for name in QUEUES}
     ok = database["ok"] and cache["ok"]
     body = {"status": "ok" if ok else "degraded", "database": database, "redis": cache,
-            "queues": queues}
+            "queues": queues, "backends": backend_states()}
     return body, 200 if ok else 503

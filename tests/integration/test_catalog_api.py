@@ -62,3 +62,14 @@ def test_health_reports_database_redis_and_queue_workers(client, db_session, wor
     assert set(body["queues"]) == {"text", "image", "audio", "video", "billing", "webhooks"}
     assert all(isinstance(q["depth"], int) for q in body["queues"].values())
     assert any(name.startswith("main@") for name in body["queues"]["text"]["workers"])
+
+
+def test_health_says_which_backends_can_run_which_tasks(client, db_session, monkeypatch):
+    monkeypatch.setattr("shutil.which", lambda name, *a, **k: None)  # no tesseract, no espeak-ng
+    body = client.get("/health").get_json()
+    assert "tesseract" in body["backends"]["local"]["ocr"]
+    assert "espeak-ng" in body["backends"]["local"]["tts"]
+    assert body["backends"]["groq"]["chat"] == "not configured: set GROQ_API_KEY"
+    ocr = next(s for s in client.get("/catalog").get_json()["services"] if s["key"] == "ocr")
+    assert ocr["backends"][0] == {"backend": "local", "available": False,
+                                  "reason": body["backends"]["local"]["ocr"]}

@@ -1,0 +1,239 @@
+"""Fetch user-supplied media URLs without letting them reach private address space.
+
+Every host name is resolved once, every address is checked, and the connection goes to a checked
+address (TLS still verifies the original host name), so DNS rebinding cannot swap it afterwards.
+Redirects are followed by hand and each hop is checked again.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import http.client
+import ipaddress
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+from typing import Callable
+from urllib.parse import quote, unquote_to_bytes, urljoin, urlsplit
+
+from providers.base import PermanentProviderError, RetryableProviderError
+
+MAX_REDIRECTS = 3
+REDIRECT_CODES = (301, 302, 303, 307, 308)
+RETRYABLE_4XX = (408, 429)
+CHUNK = 64 * 1024
+URL_SAFE = "/%:@!$&'()*+,;=?-._~"  # keep what is already valid in a path or query
+NAT64 = ipaddress.ip_network("64:ff9b::/96")  # IPv6 addresses a NAT64 gateway maps to IPv4
+
+#: (host, port) -> addresses; tests pass their own to point names anywhere.
+Resolver = Callable[[str, int], list[str]]
+
+
+class UnsafeUrlError(PermanentProviderError):
+    """Raised when a URL has a refused scheme or resolves to an address we must not reach."""
+
+
+@dataclass(frozen=True)
+class UrlPolicy:
+    """What a media fetch may reach and how much it may read."""
+
+    allow_private: bool = False  # development only: loopback and private networks
+    max_bytes: int = 25 * 1024 * 1024
+    timeout: float = 20.0
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    """Every address the system resolver gives for `host`."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        if exc.errno == socket.EAI_AGAIN:
+            raise RetryableProviderError(f"could not resolve {host}: try again") from exc
+        raise PermanentProviderError(f"could not resolve host {host}") from exc
+    return list(dict.fromkeys(info[4][0] for info in infos))
+
+
+def address_refusal(address: str, policy: UrlPolicy) -> str | None:
+    """Why `address` may not be reached under `policy`, or None when it may."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if ip.version == 6:
+        # An IPv6 address can carry an IPv4 one; judge the address packets really reach.
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo and ip.teredo[1])
+        if ip in NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded:
+            ip = embedded
+    # Link-local (cloud metadata at 169.254.169.254) stays refused even in development.
+    if ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_reserved:
+        return "a link-local, multicast, reserved or unspecified address"
+    if ip.is_loopback or ip.is_private or not ip.is_global:
+        return None if policy.allow_private else "a loopback or private address"
+    return None
+
+
+def _target(url: str) -> tuple[str, str, int]:
+    """The scheme, host and port of an http(s) URL; UnsafeUrlError for anything else."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        shown = scheme or "missing"
+        raise UnsafeUrlError(f"URL scheme {shown!r} is not allowed; use https, http or data:")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError as exc:
+        raise UnsafeUrlError(f"invalid URL {url}: {exc}") from exc
+    if not host:
+        raise UnsafeUrlError(f"URL {url} has no host")
+    return scheme, host, port or (443 if scheme == "https" else 80)
+
+
+def _checked_target(url: str, policy: UrlPolicy, resolve: Resolver) -> tuple:
+    """The scheme, host, port and checked addresses of `url`; raises if any address is refused."""
+    scheme, host, port = _target(url)
+    addresses = resolve(host, port)
+    for address in addresses:
+        reason = address_refusal(address, policy)
+        if reason:
+            where = host if address == host else f"{host} resolves to {address}, which"
+            raise UnsafeUrlError(f"URL {url} is refused: {where} is {reason}")
+    if not addresses:
+        raise PermanentProviderError(f"could not resolve host {host}")
+    return scheme, host, port, addresses
+
+
+def check_url(url: str, policy: UrlPolicy, resolve: Resolver = system_resolver) -> None:
+    """Refuse `url` (UnsafeUrlError) unless it is a data: URI or an http(s) URL to public space."""
+    if not url.lower().startswith("data:"):
+        _checked_target(url, policy, resolve)
+
+
+def fetch_media(url: str, policy: UrlPolicy,
+                resolve: Resolver = system_resolver) -> tuple[bytes, str]:
+    """The bytes and media type behind `url` (data: or http(s)), fetched under `policy`."""
+    if url.lower().startswith("data:"):
+        return _decode_data_uri(url, policy)
+    deadline = time.monotonic() + policy.timeout
+    for _ in range(MAX_REDIRECTS + 1):
+        target = _checked_target(url, policy, resolve)
+        try:
+            outcome = _get(url, target, policy, deadline)
+        except TimeoutError as exc:
+            raise RetryableProviderError(f"timed out fetching {url}") from exc
+        except ssl.SSLCertVerificationError as exc:
+            raise PermanentProviderError(f"could not fetch {url}: {exc.verify_message}") from exc
+        except (OSError, http.client.HTTPException) as exc:
+            raise RetryableProviderError(f"could not fetch {url}: {exc}") from exc
+        if isinstance(outcome, tuple):
+            return outcome
+        url = outcome
+    raise PermanentProviderError(f"could not fetch {url}: more than {MAX_REDIRECTS} redirects")
+
+
+def _get(url: str, target: tuple, policy: UrlPolicy, deadline: float) -> tuple[bytes, str] | str:
+    """One GET to a checked address: the body and type, or the next URL on a redirect."""
+    conn = _connect(*target, timeout=_remaining(deadline, url))
+    try:
+        # identity: no compressed body to inflate past max_bytes
+        headers = {"User-Agent": "gpubridge-media/1", "Accept-Encoding": "identity"}
+        conn.request("GET", _request_target(url), headers=headers)
+        sock = conn.sock  # getresponse() may hand the socket to the response and clear this
+        resp = conn.getresponse()
+        if resp.status in REDIRECT_CODES and resp.getheader("Location"):
+            return urljoin(url, resp.getheader("Location"))
+        _raise_for_status(resp, url)
+        body = _read_limited(resp, sock, url, policy, deadline)
+        kind = (resp.getheader("Content-Type") or "application/octet-stream").split(";")[0]
+        return body, kind.strip().lower()
+    finally:
+        conn.close()
+
+
+def _request_target(url: str) -> str:
+    """The path and query to send, percent-encoding what http.client would refuse."""
+    parts = urlsplit(url)
+    return quote((parts.path or "/") + (f"?{parts.query}" if parts.query else ""), safe=URL_SAFE)
+
+
+def _connect(scheme: str, host: str, port: int, addresses: list[str], timeout: float):
+    """An open connection to the first reachable checked address, speaking to `host`."""
+    cls = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
+    error: OSError | None = None
+    for address in addresses:
+        conn = cls(host, port, timeout=timeout)
+        # Pin: http.client would resolve `host` again; make it dial the address we checked.
+        # The Host header and the TLS server name and certificate check still use `host`.
+        conn._create_connection = _dialer(address)
+        try:
+            conn.connect()
+            return conn
+        except ssl.SSLError:
+            raise
+        except OSError as exc:
+            error = exc
+    raise error or OSError("no address to connect to")
+
+
+def _dialer(address: str):
+    """A socket.create_connection that ignores the host it is given and dials `address`."""
+    return lambda host_port, *args: socket.create_connection((address, host_port[1]), *args)
+
+
+def _raise_for_status(resp: http.client.HTTPResponse, url: str) -> None:
+    if resp.status < 300:
+        return
+    message = f"could not fetch {url}: HTTP {resp.status}"
+    if resp.status >= 500 or resp.status in RETRYABLE_4XX:
+        retry_after = resp.getheader("Retry-After", "")
+        raise RetryableProviderError(message, float(retry_after) if retry_after.isdigit() else None)
+    raise PermanentProviderError(message)
+
+
+def _read_limited(resp, sock: socket.socket, url: str, policy: UrlPolicy, deadline: float) -> bytes:
+    """The body, refused past max_bytes and cut off at the deadline."""
+    length = resp.getheader("Content-Length", "")
+    if length.isdigit() and int(length) > policy.max_bytes:
+        raise _too_large(url, policy)
+    chunks, size = [], 0
+    while chunk := resp.read1(CHUNK):  # read1: whatever has arrived, so the deadline is checked
+        size += len(chunk)
+        if size > policy.max_bytes:
+            raise _too_large(url, policy)
+        chunks.append(chunk)
+        sock.settimeout(_remaining(deadline, url))  # a slow drip must not outlive the deadline
+    return b"".join(chunks)
+
+
+def _remaining(deadline: float, url: str) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise RetryableProviderError(f"timed out fetching {url}")
+    return left
+
+
+def _too_large(url: str, policy: UrlPolicy) -> PermanentProviderError:
+    shown = "the data: URI" if url.lower().startswith("data:") else url
+    return PermanentProviderError(f"{shown} is too large (limit {policy.max_bytes} bytes)")
+
+
+def _decode_data_uri(url: str, policy: UrlPolicy) -> tuple[bytes, str]:
+    """RFC 2397: data:[<mediatype>][;base64],<data>."""
+    header, sep, payload = url[5:].partition(",")
+    if not sep:
+        raise PermanentProviderError("invalid data: URI (no comma)")
+    params = [p.strip().lower() for p in header.split(";")]
+    is_base64 = params[-1] == "base64"
+    media = params[:-1] if is_base64 else params
+    kind = media[0] if media and media[0] else "text/plain"
+    # Refuse before decoding: base64 is 4 chars per 3 bytes, percent-encoding at most 3 per byte.
+    if len(payload) > (policy.max_bytes * 4 // 3 + 4 if is_base64 else policy.max_bytes * 3):
+        raise _too_large(url, policy)
+    raw = unquote_to_bytes(payload)
+    if is_base64:
+        try:
+            raw = base64.b64decode(b"".join(raw.split()), validate=True)
+        except binascii.Error as exc:
+            raise PermanentProviderError(f"invalid base64 in data: URI: {exc}") from exc
+    if len(raw) > policy.max_bytes:
+        raise _too_large(url, policy)
+    return raw, kind
