@@ -10,7 +10,7 @@ from flask import current_app
 from billing import accounts, ledger
 from billing.money import format_usd, usd
 from billing.pricing import estimate
-from providers.base import PermanentProviderError
+from providers.base import PermanentProviderError, RetryableProviderError
 from providers.media import UrlPolicy, check_url
 from providers.router import candidates
 
@@ -57,6 +57,9 @@ def _guard(url: str, policy: UrlPolicy, code: str, field: str) -> None:
     except PermanentProviderError as exc:
         raise ApiError(400, code, f"Field '{field}': {exc.message}",
                        "Use a public https URL.", field=field) from None
+    except RetryableProviderError as exc:  # DNS did not answer: not the client's fault
+        raise ApiError(503, "url_check_failed", f"Field '{field}': {exc.message}",
+                       "Retry in a moment.", field=field) from None
 
 
 def _model(service: Service, data: dict) -> str | None:

@@ -88,3 +88,29 @@ def test_check_names_an_account_whose_balance_drifted(db_session):
     db_session.commit()
     problems = ledger.check(db_session)
     assert len(problems) == 1 and f"owner {acct}, available" in problems[0]
+
+
+def test_ledger_check_command_exits_1_naming_the_account(app, db_session):
+    acct = _account(db_session, "cli@example.com")
+    accounts.grant(db_session, acct, 5_000, "g6", "welcome")
+    db_session.commit()
+    runner = app.test_cli_runner()
+    ok = runner.invoke(args=["ledger", "check"])
+    assert ok.exit_code == 0 and "ledger ok" in ok.output
+    db_session.execute(text("UPDATE ledger_accounts SET balance = balance - 1 "
+                            "WHERE owner_id = :o"), {"o": acct})
+    db_session.commit()
+    bad = runner.invoke(args=["ledger", "check"])
+    assert bad.exit_code == 1 and f"owner {acct}, available" in bad.output
+
+
+def test_grant_command_refuses_floats_of_precision_and_unknown_emails(app, db_session):
+    acct = _account(db_session, "g@example.com")
+    db_session.commit()
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["credits", "grant", "g@example.com", "0.0000001",
+                               "--reason", "x"]).exit_code != 0
+    assert runner.invoke(args=["credits", "grant", "nobody@example.com", "1",
+                               "--reason", "x"]).exit_code != 0
+    assert ledger.check(db_session) == []
+    assert ledger.balance(db_session, acct) == 0
