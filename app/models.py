@@ -129,6 +129,7 @@ class JobAttempt(db.Model):
     __tablename__ = "job_attempts"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id"), index=True)
+    delivery: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # which claim
     backend: Mapped[str] = mapped_column(String(32))
     outcome: Mapped[str] = mapped_column(String(16))  # ok | retryable | permanent | unavailable
     error: Mapped[str | None] = mapped_column(Text)

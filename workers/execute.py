@@ -50,11 +50,27 @@ def claim(session: Session, job_id: uuid.UUID, lease_seconds: int, max_deliverie
     return Claim(job_id, row.deliveries, row.service, row.model, row.input)
 
 
-def _record(session: Session, job_id: uuid.UUID):
+LEASE_MARGIN_SECONDS = 30
+
+
+def _extend_lease(session: Session, claimed: Claim, seconds: float) -> None:
+    """Keep the job ours for `seconds` more, so the sweeper does not hand it to another worker
+    while a long provider call is still under way."""
+    session.execute(text(
+        "UPDATE jobs SET lease_expires_at = GREATEST(lease_expires_at, "
+        "now() + make_interval(secs => :secs)) "
+        "WHERE id = :id AND status = 'running' AND deliveries = :delivery"),
+        {"secs": seconds, "id": claimed.job_id, "delivery": claimed.delivery})
+    session.commit()
+
+
+def _record(session: Session, claimed: Claim, lease: float):
     def record(attempt: Attempt) -> None:
-        session.add(JobAttempt(job_id=job_id, backend=attempt.backend, outcome=attempt.outcome,
+        session.add(JobAttempt(job_id=claimed.job_id, delivery=claimed.delivery,
+                               backend=attempt.backend, outcome=attempt.outcome,
                                error=attempt.error, seconds=attempt.seconds))
         session.commit()
+        _extend_lease(session, claimed, lease)  # the next attempt gets a full lease
     return record
 
 
@@ -99,9 +115,11 @@ def execute(session: Session, catalog: Catalog, backends: dict, claimed: Claim,
             policy: RetryPolicy = RetryPolicy()) -> str | None:
     """Run a claimed job to a final status; returns it, or None if the job was taken over."""
     service = catalog.get(claimed.service)
+    lease = service.timeout_seconds + policy.max_delay + LEASE_MARGIN_SECONDS
+    _extend_lease(session, claimed, lease)
     try:
         result, _step = run_chain(service, claimed.input, claimed.model, backends,
-                                  _record(session, claimed.job_id), policy)
+                                  _record(session, claimed, lease), policy)
     except ChainFailed as exc:
         error = {"message": exc.message, "code": "invalid_input" if exc.permanent
                  else "backends_failed"}

@@ -101,6 +101,7 @@ def upgrade():
     op.create_table('job_attempts',
     sa.Column('id', sa.BigInteger(), nullable=False),
     sa.Column('job_id', sa.UUID(), nullable=False),
+    sa.Column('delivery', sa.Integer(), server_default='0', nullable=False),
     sa.Column('backend', sa.String(length=32), nullable=False),
     sa.Column('outcome', sa.String(length=16), nullable=False),
     sa.Column('error', sa.Text(), nullable=True),
