@@ -36,11 +36,17 @@ def hold(session: Session, account_id: int, job_id: uuid.UUID, amount: int) -> N
     ledger.transfer(session, "hold", str(job_id), available, held, amount, job_id=job_id)
 
 
+def split(held_amount: int, cost: int) -> Settlement:
+    """How a hold divides between capture and refund: the cost, never above the hold."""
+    captured = min(max(cost, 0), held_amount)
+    return Settlement(captured=captured, refunded=held_amount - captured)
+
+
 def settle(session: Session, account_id: int, job_id: uuid.UUID, held_amount: int,
            cost: int) -> Settlement:
     """Capture `cost` (capped at the hold) to revenue and refund the rest, once per job."""
-    captured = min(max(cost, 0), held_amount)
-    refunded = held_amount - captured
+    result = split(held_amount, cost)
+    captured, refunded = result.captured, result.refunded
     held = ledger.ledger_account(session, account_id, "held")
     if captured:
         revenue = ledger.ledger_account(session, None, "revenue")
@@ -48,7 +54,7 @@ def settle(session: Session, account_id: int, job_id: uuid.UUID, held_amount: in
     if refunded:
         available = ledger.ledger_account(session, account_id, "available")
         ledger.transfer(session, "refund", str(job_id), held, available, refunded, job_id=job_id)
-    return Settlement(captured=captured, refunded=refunded)
+    return result
 
 
 def daily_spend(session: Session, account_id: int) -> int:

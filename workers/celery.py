@@ -7,6 +7,14 @@ from flask import Flask
 from .queues import celery_queues
 
 
+def _transport_options(visibility_timeout: int) -> dict:
+    """Redis transport options: look for lapsed unacked messages every tenth of the timeout
+    (kombu's default is every ~100 s whatever the timeout)."""
+    return {"visibility_timeout": visibility_timeout,
+            "unacked_restore_interval": max(1, min(60, visibility_timeout // 10)),
+            "unacked_restore_throttle": 1}
+
+
 def celery_init_app(app: Flask) -> Celery:
     """Create the Celery app whose tasks run inside `app`'s context; keep it in extensions."""
 
@@ -28,7 +36,9 @@ def celery_init_app(app: Flask) -> Celery:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": 3600},
+        # Redis redelivers an unacked message after this; a redelivery of a running job finds
+        # its lease held and does nothing, so a short value costs only a wasted message.
+        broker_transport_options=_transport_options(app.config["BROKER_VISIBILITY_TIMEOUT"]),
         beat_schedule={"sweep": {"task": "workers.sweep",
                                  "schedule": float(app.config["SWEEP_INTERVAL_SECONDS"])}},
         worker_hijack_root_logger=False,

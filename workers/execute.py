@@ -10,6 +10,7 @@ import dataclasses
 import json
 import logging
 import secrets
+import threading
 import uuid
 from dataclasses import dataclass
 
@@ -50,27 +51,42 @@ def claim(session: Session, job_id: uuid.UUID, lease_seconds: int, max_deliverie
     return Claim(job_id, row.deliveries, row.service, row.model, row.input)
 
 
-LEASE_MARGIN_SECONDS = 30
+class Heartbeat:
+    """Renews a claimed job's lease from a side thread while the job runs.
+
+    A short lease makes a killed worker's job come back quickly; the heartbeat keeps a long
+    provider call from being handed to a second worker meanwhile.
+    """
+
+    def __init__(self, engine, claimed: Claim, lease_seconds: float):
+        self.engine, self.claimed, self.lease = engine, claimed, lease_seconds
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._beat, daemon=True, name="lease-heartbeat")
+
+    def _beat(self) -> None:
+        while not self.stopped.wait(self.lease / 3):
+            with self.engine.begin() as conn:
+                conn.execute(text(
+                    "UPDATE jobs SET lease_expires_at = now() + make_interval(secs => :secs) "
+                    "WHERE id = :id AND status = 'running' AND deliveries = :delivery"),
+                    {"secs": self.lease, "id": self.claimed.job_id,
+                     "delivery": self.claimed.delivery})
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stopped.set()
+        self.thread.join()
 
 
-def _extend_lease(session: Session, claimed: Claim, seconds: float) -> None:
-    """Keep the job ours for `seconds` more, so the sweeper does not hand it to another worker
-    while a long provider call is still under way."""
-    session.execute(text(
-        "UPDATE jobs SET lease_expires_at = GREATEST(lease_expires_at, "
-        "now() + make_interval(secs => :secs)) "
-        "WHERE id = :id AND status = 'running' AND deliveries = :delivery"),
-        {"secs": seconds, "id": claimed.job_id, "delivery": claimed.delivery})
-    session.commit()
-
-
-def _record(session: Session, claimed: Claim, lease: float):
+def _record(session: Session, claimed: Claim):
     def record(attempt: Attempt) -> None:
         session.add(JobAttempt(job_id=claimed.job_id, delivery=claimed.delivery,
                                backend=attempt.backend, outcome=attempt.outcome,
                                error=attempt.error, seconds=attempt.seconds))
         session.commit()
-        _extend_lease(session, claimed, lease)  # the next attempt gets a full lease
     return record
 
 
@@ -112,14 +128,13 @@ def _finish(session: Session, claimed: Claim, status: str, **values) -> bool:
 
 
 def execute(session: Session, catalog: Catalog, backends: dict, claimed: Claim,
-            policy: RetryPolicy = RetryPolicy()) -> str | None:
+            lease_seconds: float, policy: RetryPolicy = RetryPolicy()) -> str | None:
     """Run a claimed job to a final status; returns it, or None if the job was taken over."""
     service = catalog.get(claimed.service)
-    lease = service.timeout_seconds + policy.max_delay + LEASE_MARGIN_SECONDS
-    _extend_lease(session, claimed, lease)
     try:
-        result, _step = run_chain(service, claimed.input, claimed.model, backends,
-                                  _record(session, claimed, lease), policy)
+        with Heartbeat(session.get_bind(), claimed, lease_seconds):
+            result, _step = run_chain(service, claimed.input, claimed.model, backends,
+                                      _record(session, claimed), policy)
     except ChainFailed as exc:
         error = {"message": exc.message, "code": "invalid_input" if exc.permanent
                  else "backends_failed"}

@@ -23,7 +23,7 @@ def run_job(job_id: str) -> str | None:
     if claimed is None:
         return None  # a duplicate delivery, or the job is already final
     status = execute.execute(db.session, load_catalog(), current_app.extensions["backends"],
-                             claimed)
+                             claimed, config["JOB_LEASE_SECONDS"])
     if status is not None:
         settle_job.delay(job_id)
     return status

@@ -14,13 +14,15 @@ ALL_QUEUES = "text,image,audio,video,billing,webhooks"
 
 
 def start_worker(env: dict, name: str, queues: str = ALL_QUEUES, concurrency: int = 2,
-                 extra_env: dict | None = None) -> subprocess.Popen:
-    """Start `celery worker` as a separate process (its own process group)."""
+                 extra_env: dict | None = None, log=None) -> subprocess.Popen:
+    """Start `celery worker` as a separate process (its own process group); with `log`, an
+    open file, it logs every task it receives there."""
     command = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
                "-Q", queues, "-n", f"{name}@%h", "--concurrency", str(concurrency),
-               "--without-gossip", "--without-mingle", "--loglevel", "WARNING"]
+               "--without-gossip", "--without-mingle",
+               "--loglevel", "INFO" if log else "WARNING"]
     return subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env, **(extra_env or {})},
-                            start_new_session=True)
+                            start_new_session=True, stdout=log, stderr=log)
 
 
 def wait_for_worker(app, name: str, timeout: float = 60.0) -> None:
