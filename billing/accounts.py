@@ -31,8 +31,7 @@ def hold(session: Session, account_id: int, job_id: uuid.UUID, amount: int) -> N
     """Reserve a job's estimate; raises ledger.InsufficientFunds when the balance is short."""
     if amount == 0:
         return
-    available = ledger.ledger_account(session, account_id, "available")
-    held = ledger.ledger_account(session, account_id, "held")
+    available, held = ledger.customer_accounts(session, account_id)
     ledger.transfer(session, "hold", str(job_id), available, held, amount, job_id=job_id)
 
 

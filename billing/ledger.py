@@ -43,6 +43,16 @@ def ledger_account(session: Session, owner_id: int | None, kind: str) -> int:
     return _find_account(session, owner_id, kind)
 
 
+def customer_accounts(session: Session, owner_id: int) -> tuple[int, int]:
+    """A customer's (available, held) ledger account ids, in one query on the hot path."""
+    found = dict(session.execute(text(
+        "SELECT kind, id FROM ledger_accounts WHERE owner_id = :owner "
+        "AND kind IN ('available', 'held')"), {"owner": owner_id}).all())
+    if len(found) < 2:
+        found = {kind: ledger_account(session, owner_id, kind) for kind in ("available", "held")}
+    return found["available"], found["held"]
+
+
 def _find_account(session: Session, owner_id: int | None, kind: str) -> int | None:
     return session.execute(text(
         "SELECT id FROM ledger_accounts WHERE owner_id IS NOT DISTINCT FROM :owner "
@@ -66,21 +76,21 @@ def post(session: Session, kind: str, reference: str, legs: list[Leg],
         return False
     # A fixed lock order (by account id) keeps concurrent transactions from deadlocking.
     for leg in sorted(legs, key=lambda leg: leg.ledger_account_id):
-        _apply(session, tx_id, leg)
+        _move(session, leg)
+    session.execute(text(
+        "INSERT INTO ledger_entries (transaction_id, ledger_account_id, amount) "
+        "VALUES (:tx, :acct, :amount)"),
+        [{"tx": tx_id, "acct": leg.ledger_account_id, "amount": leg.amount} for leg in legs])
     return True
 
 
-def _apply(session: Session, tx_id: int, leg: Leg) -> None:
+def _move(session: Session, leg: Leg) -> None:
     moved = session.execute(text(
         "UPDATE ledger_accounts SET balance = balance + :amount "
         "WHERE id = :id AND (allow_negative OR balance + :amount >= 0) RETURNING id"),
         {"amount": leg.amount, "id": leg.ledger_account_id}).scalar()
     if moved is None:
         raise InsufficientFunds(leg.ledger_account_id)
-    session.execute(text(
-        "INSERT INTO ledger_entries (transaction_id, ledger_account_id, amount) "
-        "VALUES (:tx, :acct, :amount)"),
-        {"tx": tx_id, "acct": leg.ledger_account_id, "amount": leg.amount})
 
 
 def transfer(session: Session, kind: str, reference: str, source: int, target: int,

@@ -1,0 +1,66 @@
+"""What every benchmark shares: fresh databases, interleaved rounds, and the ratio report.
+
+Each benchmark measures a candidate and a baseline in the same run, alternating them round by
+round (so drift of the machine hits both alike), and prints the median ratio with its spread.
+Run them with `make bench` (embedded servers) or with DATABASE_URL / REDIS_URL set.
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import uuid
+from pathlib import Path
+from typing import Callable
+
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from app.config import normalise_database_url  # noqa: E402
+
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
+
+
+def fresh_database() -> tuple[str, Callable[[], None]]:
+    """A new migrated database on DATABASE_URL's server, and a function that drops it."""
+    base = sa.engine.make_url(normalise_database_url(os.environ["DATABASE_URL"]))
+    name = f"gpubridge_bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = base.set(database=name).render_as_string(hide_password=False)
+    app = make_app(url)
+    with app.app_context():
+        from flask_migrate import upgrade
+        upgrade()
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+    return url, drop
+
+
+def make_app(database_url: str, **config):
+    from app import create_app
+    return create_app({"SQLALCHEMY_DATABASE_URI": database_url, **config})
+
+
+def interleave(candidate: Callable[[], float], baseline: Callable[[], float],
+               rounds: int = ROUNDS) -> list[float]:
+    """Run both `rounds` times, alternating; return candidate/baseline for each round."""
+    ratios = []
+    for _ in range(rounds):
+        measured = candidate()
+        reference = baseline()
+        ratios.append(measured / reference)
+    return ratios
+
+
+def report(name: str, what: str, ratios: list[float], goal: str | None = None) -> None:
+    """Print the median ratio, its spread (min..max) and the goal, in one line."""
+    median = statistics.median(ratios)
+    spread = f"{min(ratios):.3f}..{max(ratios):.3f}"
+    target = f"  goal {goal}" if goal else ""
+    print(f"{name}: {what} = {median:.3f} (spread {spread}, {len(ratios)} rounds){target}")
