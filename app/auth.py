@@ -33,9 +33,10 @@ def bearer_token() -> str | None:
 
 def current_account() -> Account:
     """The account behind the request's bearer key; 401 in the shared shape otherwise."""
-    if "account" in g:
-        return g.account
     token = bearer_token()
+    # Cached per key: an app context can outlive one request (tests, CLI), `g` with it.
+    if token is not None and g.get("account_key_hash") == hash_key(token):
+        return g.account
     if token is None:
         raise ApiError(401, "missing_api_key", "No API key was sent.",
                        "Send Authorization: Bearer gpub_... (POST /account/register gives one).")
@@ -46,5 +47,5 @@ def current_account() -> Account:
     if account is None:
         raise ApiError(401, "invalid_api_key", "The API key is not valid.",
                        "Check the key, or register for a new one at POST /account/register.")
-    g.account = account
+    g.account, g.account_key_hash = account, hash_key(token)
     return account

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-SYSTEM_ACCOUNTS = {"grants": True, "revenue": False}  # kind -> may go negative
+# kind -> may go negative: `payments` is money paid in from outside, `bonuses` promotional credit.
+SYSTEM_ACCOUNTS = {"grants": True, "revenue": False, "payments": True, "bonuses": True}
 
 
 class InsufficientFunds(Exception):
