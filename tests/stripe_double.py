@@ -51,7 +51,8 @@ class StripeDouble:
         self.url = f"http://127.0.0.1:{self.server.server_port}"
 
     def start(self) -> "StripeDouble":
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02},
+                         daemon=True).start()
         return self
 
     def stop(self) -> None:
