@@ -42,9 +42,9 @@ def arm_if_low(session: Session, account_id: int) -> int | None:
     none is open; returns its id, or None."""
     row = session.execute(text(
         "SELECT auto_topup_threshold AS threshold, auto_topup_amount AS amount, "
-        "stripe_payment_method_id AS method FROM accounts WHERE id = :id"),
-        {"id": account_id}).one()
-    if row.threshold is None or row.method is None:
+        "stripe_payment_method_id AS method, stripe_customer_id AS customer "
+        "FROM accounts WHERE id = :id"), {"id": account_id}).one()
+    if row.threshold is None or row.method is None or row.customer is None:
         return None
     if ledger.balance(session, account_id) >= row.threshold:
         return None
@@ -68,7 +68,7 @@ def run(session: Session, client: stripe.StripeClient, topup_id: int) -> str:
     try:
         intent = charge_off_session(client, row.customer, row.method, row.amount,
                                     idempotency_key=f"gpubridge-auto-topup-{topup_id}")
-    except stripe.CardError as exc:
+    except (stripe.CardError, stripe.InvalidRequestError) as exc:  # retrying will not help
         return _finish(session, topup_id, "failed", error=exc.user_message or str(exc))
     if intent.status != "succeeded":
         return _finish(session, topup_id, "failed", error=f"payment {intent.status}",

@@ -112,17 +112,28 @@ def apply_event(session: Session, event: dict, payment_method: str | None = None
 def _credit_checkout(session: Session, checkout: dict, payment_method: str | None) -> str:
     if checkout.get("payment_status") != "paid" or checkout.get("currency") != "usd":
         return "not_paid"
-    account_id = int(checkout.get("client_reference_id") or checkout["metadata"]["account_id"])
+    account_id = _account_of(session, checkout)
+    if account_id is None:  # a checkout we did not create (another app on the same Stripe)
+        return "unknown_account"
+    # The account row first, then the ledger: the same lock order as a submit.
+    session.execute(text(
+        "UPDATE accounts SET stripe_customer_id = COALESCE(:customer, stripe_customer_id), "
+        "stripe_payment_method_id = COALESCE(:method, stripe_payment_method_id) WHERE id = :id"),
+        {"customer": checkout.get("customer"), "method": payment_method, "id": account_id})
     paid = topups.cents_to_micros(int(checkout["amount_total"]))
     package = (checkout.get("metadata") or {}).get("package") or None
     credited = topups.credit(session, account_id, "stripe_checkout", f"stripe:{checkout['id']}",
                              paid, topups.bonus_for(package, paid),
                              memo=f"card top-up, checkout {checkout['id']}")
-    session.execute(text(
-        "UPDATE accounts SET stripe_customer_id = COALESCE(:customer, stripe_customer_id), "
-        "stripe_payment_method_id = COALESCE(:method, stripe_payment_method_id) WHERE id = :id"),
-        {"customer": checkout.get("customer"), "method": payment_method, "id": account_id})
     return "credited" if credited else "already_credited"
+
+
+def _account_of(session: Session, checkout: dict) -> int | None:
+    raw = checkout.get("client_reference_id") or (checkout.get("metadata") or {}).get("account_id")
+    if not str(raw or "").isdigit():
+        return None
+    return session.execute(text("SELECT id FROM accounts WHERE id = :id"),
+                           {"id": int(raw)}).scalar()
 
 
 def charge_off_session(client: stripe.StripeClient, customer_id: str, payment_method: str,

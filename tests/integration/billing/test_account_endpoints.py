@@ -12,6 +12,8 @@ from tests.helpers import auth, data, grant, register
 from .conftest import LLM, count
 
 
+pytestmark = pytest.mark.usefixtures("jobs_stay_queued")
+
 def test_a_new_account_shows_the_standard_tier_and_the_next_one(client, db_session):
     key = register(client, "new@example.com")
     balance = data(client.get("/account/balance", headers=auth(key)))

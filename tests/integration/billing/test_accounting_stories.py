@@ -3,6 +3,7 @@ import json
 import uuid
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import text
 
 from app.catalog import load_catalog
@@ -13,6 +14,8 @@ from tests.stripe_double import completed_event, sign
 
 from .conftest import LLM, concurrently, count
 
+
+pytestmark = pytest.mark.usefixtures("jobs_stay_queued")
 
 def _top_up(client, double, key, body, event_id):
     """The customer pays by card: Checkout, then Stripe's signed webhook."""

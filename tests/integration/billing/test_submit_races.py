@@ -3,6 +3,7 @@ decided by PostgreSQL, never by a read-then-write in Python."""
 from collections import Counter
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import text
 
 from app.models import Account
@@ -11,6 +12,8 @@ from tests.helpers import auth, data, grant, register
 
 from .conftest import LLM, VISION, concurrently, count
 
+
+pytestmark = pytest.mark.usefixtures("jobs_stay_queued")
 
 def _account_id(session, email: str) -> int:
     return session.query(Account.id).filter_by(email=email).scalar()
