@@ -99,7 +99,7 @@ def downgrade():
     op.drop_index('ix_topups_account_id', table_name='topups')
     op.drop_table('topups')
     with op.batch_alter_table('jobs') as batch:
-        batch.drop_constraint('ck_jobs_discount_known', type_='check')
+        batch.drop_constraint(op.f('ck_jobs_discount_known'), type_='check')
         batch.drop_column('discount_amount')
         batch.drop_column('discount_percent')
     with op.batch_alter_table('accounts') as batch:
