@@ -107,3 +107,6 @@ def check_config(config: dict) -> None:
         raise ConfigError("GPUBRIDGE_ALLOW_PRIVATE_URLS is for development only")
     if not config["SQLALCHEMY_DATABASE_URI"] or not config["REDIS_URL"]:
         raise ConfigError("production needs DATABASE_URL and REDIS_URL")
+    if config["STRIPE_SECRET_KEY"] and not config["STRIPE_WEBHOOK_SECRET"]:
+        # Checkout would take card payments whose credits could never arrive.
+        raise ConfigError("STRIPE_SECRET_KEY needs STRIPE_WEBHOOK_SECRET in production")
