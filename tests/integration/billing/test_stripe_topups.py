@@ -61,14 +61,20 @@ def test_bad_top_up_requests_are_400_and_call_nobody(client, db_session, stripe_
 
 def test_an_amount_in_dollars_and_cents_is_exact(client, db_session, stripe_double):
     key = register(client, "cents@example.com")
-    answer = client.post("/account/topup", data='{"amount_usd": 12.34}', headers={
-        **auth(key), "Content-Type": "application/json"}).get_json()
-    assert data_amount(answer) == Decimal("12.34") and answer["bonus_usd"] == 0
+    answer = data(client.post("/account/topup", data='{"amount_usd": 12.34}', headers={
+        **auth(key), "Content-Type": "application/json"}))
+    assert (answer["amount_usd"], answer["bonus_usd"]) == (Decimal("12.34"), 0)
     assert stripe_double.calls[-1][2]["line_items"]["0"]["price_data"]["unit_amount"] == "1234"
 
 
-def data_amount(answer: dict) -> Decimal:
-    return Decimal(str(answer["amount_usd"]))
+def test_without_stripe_settings_card_payments_are_503(app, client, db_session, monkeypatch):
+    monkeypatch.setitem(app.extensions, "stripe", None)
+    monkeypatch.setitem(app.config, "STRIPE_WEBHOOK_SECRET", None)
+    key = register(client, "nostripe@example.com")
+    response = client.post("/account/topup", json={"amount_usd": 10}, headers=auth(key))
+    assert response.status_code == 503
+    assert response.get_json()["code"] == "payments_not_configured"
+    assert client.post("/webhooks/stripe", data="{}").status_code == 503
 
 
 def test_one_event_delivered_five_times_at_once_is_credited_once(app, client, db_session,
