@@ -96,8 +96,9 @@ def accepted_body(job: Job) -> str:
 
 def submit_job(catalog: Catalog, backends: dict, account_id: int, body,
                priority: str | None = None, idempotency_key: str | None = None) -> Submitted:
-    """Validate and price the request, then claim the idempotency key, check the daily limit,
-    hold the estimate and write the job in one transaction; send it after commit."""
+    """In one transaction: claim the idempotency key (or replay), validate and price the
+    request, check the daily limit, hold the discounted estimate and write the job; send it
+    after commit."""
     try:
         claimed = None
         if idempotency_key is not None:
