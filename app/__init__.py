@@ -39,11 +39,21 @@ def _init_services(app: Flask) -> None:
 
     app.extensions["redis"] = redis.Redis.from_url(app.config["REDIS_URL"] or "redis://")
     app.extensions["backends"] = build_backends(load_catalog(), app.config)
+    app.extensions["stripe"] = _stripe_client(app.config)
     celery_init_app(app)
 
 
-def _register_blueprints(app: Flask) -> None:
-    from .blueprints import account, catalog, files, health, jobs
+def _stripe_client(config):
+    """The Stripe client, or None when card payments are not configured (no secret key)."""
+    from billing.stripe_payments import make_client
 
-    for module in (jobs, account, catalog, health, files):
+    if not config.get("STRIPE_SECRET_KEY"):
+        return None
+    return make_client(config["STRIPE_SECRET_KEY"], config["STRIPE_API_BASE"])
+
+
+def _register_blueprints(app: Flask) -> None:
+    from .blueprints import account, catalog, files, health, jobs, payments
+
+    for module in (jobs, account, catalog, health, files, payments):
         app.register_blueprint(module.bp)

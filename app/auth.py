@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from flask import g, request
+from flask import request
 from sqlalchemy import select
 
 from .errors import ApiError
@@ -33,8 +33,9 @@ def bearer_token() -> str | None:
 
 def current_account() -> Account:
     """The account behind the request's bearer key; 401 in the shared shape otherwise."""
-    if "account" in g:
-        return g.account
+    # Cached on the request, not on `g`: an app context (and its `g`) can outlive a request.
+    if "gpubridge.account" in request.environ:
+        return request.environ["gpubridge.account"]
     token = bearer_token()
     if token is None:
         raise ApiError(401, "missing_api_key", "No API key was sent.",
@@ -46,5 +47,5 @@ def current_account() -> Account:
     if account is None:
         raise ApiError(401, "invalid_api_key", "The API key is not valid.",
                        "Check the key, or register for a new one at POST /account/register.")
-    g.account = account
+    request.environ["gpubridge.account"] = account
     return account

@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PROVIDER_BACKENDS = ("GROQ", "DEEPINFRA", "FIREWORKS", "TOGETHER", "REPLICATE", "JINA", "RUNPOD")
 DEV_SECRET_KEY = "dev-only-not-secret"
 DEFAULT_WEBHOOK_SCHEDULE = "0,5,300,1800,7200,18000,36000"
+STRIPE_DEFAULT_API_BASE = "https://api.stripe.com"
 
 
 class ConfigError(RuntimeError):
@@ -87,6 +88,9 @@ def load_config(env=None) -> dict:
         "WEBHOOK_RETRY_SCHEDULE": env.get("GPUBRIDGE_WEBHOOK_RETRY_SCHEDULE")
         or DEFAULT_WEBHOOK_SCHEDULE,
         "BACKENDS": _backends(env),
+        "STRIPE_SECRET_KEY": env.get("STRIPE_SECRET_KEY") or None,
+        "STRIPE_WEBHOOK_SECRET": env.get("STRIPE_WEBHOOK_SECRET") or None,
+        "STRIPE_API_BASE": env.get("STRIPE_API_BASE") or STRIPE_DEFAULT_API_BASE,
     }
     check_config(config)
     return config
@@ -104,3 +108,6 @@ def check_config(config: dict) -> None:
         raise ConfigError("GPUBRIDGE_ALLOW_PRIVATE_URLS is for development only")
     if not config["SQLALCHEMY_DATABASE_URI"] or not config["REDIS_URL"]:
         raise ConfigError("production needs DATABASE_URL and REDIS_URL")
+    if config["STRIPE_SECRET_KEY"] and not config["STRIPE_WEBHOOK_SECRET"]:
+        # Checkout would take card payments whose credits could never arrive.
+        raise ConfigError("STRIPE_SECRET_KEY needs STRIPE_WEBHOOK_SECRET in production")

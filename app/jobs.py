@@ -5,16 +5,16 @@ import logging
 import uuid
 from dataclasses import dataclass
 
-from flask import current_app
+from flask import current_app, url_for
 
-from billing import accounts, ledger
+from billing import accounts, discounts, ledger, limits
 from billing.money import format_usd, usd
 from billing.pricing import estimate
 from providers.base import PermanentProviderError, RetryableProviderError
 from providers.media import UrlPolicy, check_url
 from providers.router import candidates
 
-from . import schemas
+from . import idempotency, schemas
 from .catalog import Catalog, Service
 from .errors import ApiError
 from .extensions import db
@@ -26,8 +26,11 @@ PRIORITIES = ("fast", "cheap")
 
 @dataclass(frozen=True)
 class Submitted:
-    job: Job
-    estimate: int
+    """The 202's JSON text; `replayed` when it is an Idempotency-Key replay of the first."""
+
+    response: str
+    job: Job | None = None
+    replayed: bool = False
 
 
 def _service(catalog: Catalog, key: str) -> Service:
@@ -74,9 +77,49 @@ def _insufficient(account_id: int, needed: int) -> ApiError:
                     required_usd=usd(needed), balance_usd=usd(have))
 
 
+def _over_limit(exc: limits.DailyLimitExceeded) -> ApiError:
+    return ApiError(429, "daily_limit_exceeded",
+                    f"This job (${format_usd(exc.needed)}) would take today's spend past the "
+                    f"daily limit of ${format_usd(exc.limit)} (spent ${format_usd(exc.spent)}).",
+                    "Raise it with POST /account/spending-limit, or wait for the next UTC day.",
+                    daily_limit_usd=usd(exc.limit), daily_spend_usd=usd(exc.spent),
+                    required_usd=usd(exc.needed))
+
+
+def accepted_body(job: Job) -> str:
+    """The 202 JSON of POST /run (kept verbatim for Idempotency-Key replays)."""
+    return current_app.json.dumps({
+        "job_id": str(job.id), "status": job.status, "service": job.service,
+        "model": job.model, "status_url": url_for("jobs.status", job_id=job.id, _external=True),
+        "estimated_cost_usd": usd(job.estimated_cost), "discount_percent": job.discount_percent})
+
+
 def submit_job(catalog: Catalog, backends: dict, account_id: int, body,
-               priority: str | None = None) -> Submitted:
-    """Validate and price the request, then hold the estimate and write the job atomically."""
+               priority: str | None = None, idempotency_key: str | None = None) -> Submitted:
+    """In one transaction: claim the idempotency key (or replay), validate and price the
+    request, check the daily limit, hold the discounted estimate and write the job; send it
+    after commit."""
+    try:
+        claimed = None
+        if idempotency_key is not None:
+            claimed = idempotency.claim(db.session, account_id, idempotency_key, body, priority)
+            if isinstance(claimed, idempotency.Replay):
+                db.session.rollback()
+                return Submitted(response=claimed.response, replayed=True)
+        job = _write_job(catalog, backends, account_id, body, priority)
+        response = accepted_body(job)
+        if claimed is not None:
+            idempotency.remember(db.session, claimed, job.id, response)
+    except BaseException:
+        db.session.rollback()  # releases the key and the account row; nothing was written
+        raise
+    db.session.commit()
+    send_job(job)
+    return Submitted(response=response, job=job)
+
+
+def _write_job(catalog: Catalog, backends: dict, account_id: int, body,
+               priority: str | None) -> Job:
     request = schemas.load(schemas.RunRequest(), body)
     service = _service(catalog, request["service"])
     data = schemas.load(schemas.input_schema(service), request["input"], prefix="input.")
@@ -85,12 +128,17 @@ def submit_job(catalog: Catalog, backends: dict, account_id: int, body,
     if not candidates(service, backends, model):
         raise ApiError(503, "no_backend", f"No backend can run '{service.key}' here right now.",
                        "GET /catalog shows which services are available; retry later.")
-    cost = estimate(service, data, model)
+    percent = discounts.percent_for(db.session, account_id)
+    cost = discounts.apply(estimate(service, data, model), percent)
+    try:
+        limits.reserve_daily(db.session, account_id, cost)  # locks the account row
+    except limits.DailyLimitExceeded as exc:
+        raise _over_limit(exc) from None
     job = Job(id=uuid.uuid4(), account_id=account_id, service=service.key,
               family=service.family, model=model, status="queued", input=data,
               webhook_url=request.get("webhook_url"),
               priority=priority if priority in PRIORITIES else None,
-              estimated_cost=cost, hold_amount=cost)
+              estimated_cost=cost, hold_amount=cost, discount_percent=percent)
     db.session.add(job)
     try:
         db.session.flush()
@@ -98,9 +146,7 @@ def submit_job(catalog: Catalog, backends: dict, account_id: int, body,
     except ledger.InsufficientFunds:
         db.session.rollback()
         raise _insufficient(account_id, cost) from None
-    db.session.commit()
-    send_job(job)
-    return Submitted(job=job, estimate=cost)
+    return job
 
 
 def send_job(job: Job) -> None:

@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import (BigInteger, Boolean, CheckConstraint, DateTime, ForeignKey, Index,
-                        Integer, LargeBinary, String, Text, UniqueConstraint, func)
+                        Integer, LargeBinary, SmallInteger, String, Text, UniqueConstraint, func)
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -29,6 +29,11 @@ class Account(db.Model):
     daily_limit: Mapped[int] = mapped_column(BigInteger, default=DEFAULT_DAILY_LIMIT,
                                              server_default=str(DEFAULT_DAILY_LIMIT))
     created_at: Mapped[datetime] = _now_column()
+    # Card top-ups: the Stripe customer and the card saved for off-session auto top-ups.
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(64))
+    stripe_payment_method_id: Mapped[str | None] = mapped_column(String(64))
+    auto_topup_threshold: Mapped[int | None] = mapped_column(BigInteger)
+    auto_topup_amount: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class ApiKey(db.Model):
@@ -94,6 +99,7 @@ class Job(db.Model):
         CheckConstraint("hold_amount >= 0 AND estimated_cost >= 0", name="amounts_not_negative"),
         CheckConstraint("actual_cost IS NULL OR actual_cost <= hold_amount",
                         name="cost_within_hold"),
+        CheckConstraint("discount_percent BETWEEN 0 AND 100", name="discount_known"),
         Index("ix_jobs_account_created", "account_id", "created_at"),
         Index("ix_jobs_unfinished", "status", "updated_at",
               postgresql_where="status IN ('queued', 'running')"),
@@ -114,6 +120,9 @@ class Job(db.Model):
     hold_amount: Mapped[int] = mapped_column(BigInteger)
     actual_cost: Mapped[int | None] = mapped_column(BigInteger)
     refunded_amount: Mapped[int | None] = mapped_column(BigInteger)
+    # The account's volume discount, fixed at submit; discount_amount is set at settlement.
+    discount_percent: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
+    discount_amount: Mapped[int | None] = mapped_column(BigInteger)
     deliveries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _now_column()
@@ -145,4 +154,74 @@ class StoredFile(db.Model):
     job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id"), index=True)
     content_type: Mapped[str] = mapped_column(String(100))
     data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = _now_column()
+
+
+class Topup(db.Model):
+    """Money paid in (card, later crypto): `reference` is unique, so it is credited once.
+    `paid_amount` is what the customer paid; lifetime top-ups sum it (bonuses excluded)."""
+
+    __tablename__ = "topups"
+    __table_args__ = (CheckConstraint("paid_amount > 0 AND bonus_amount >= 0",
+                                      name="amounts_positive"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    source: Mapped[str] = mapped_column(String(32))  # stripe_checkout | stripe_auto
+    reference: Mapped[str] = mapped_column(String(200), unique=True)
+    paid_amount: Mapped[int] = mapped_column(BigInteger)
+    bonus_amount: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    created_at: Mapped[datetime] = _now_column()
+
+
+class StripeEvent(db.Model):
+    """A Stripe webhook event applied; its id is the key that makes a redelivery a no-op."""
+
+    __tablename__ = "stripe_events"
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(100))
+    received_at: Mapped[datetime] = _now_column()
+
+
+class IdempotencyKey(db.Model):
+    """The first 202 of a POST /run sent with an Idempotency-Key, replayed for 24 hours."""
+
+    __tablename__ = "idempotency_keys"
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id"))
+    response: Mapped[str] = mapped_column(Text)  # the exact JSON text of the first 202
+    created_at: Mapped[datetime] = _now_column()
+
+
+class AutoTopup(db.Model):
+    """One off-session charge of the saved card; at most one open (pending|failed) per account."""
+
+    __tablename__ = "auto_topups"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'succeeded', 'failed', 'dismissed')",
+                        name="status_known"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        Index("uq_auto_topups_open", "account_id", unique=True,
+              postgresql_where="status IN ('pending', 'failed')"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    amount: Mapped[int] = mapped_column(BigInteger)
+    payment_intent_id: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now_column()
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SupportRequest(db.Model):
+    """A request for a human (account recovery); kept whether or not the email is known."""
+
+    __tablename__ = "support_requests"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    email: Mapped[str] = mapped_column(String(320))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    message: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _now_column()

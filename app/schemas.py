@@ -91,6 +91,7 @@ class RegisterRequest(Schema):
         unknown = EXCLUDE
 
     email = fields.Email(required=True, validate=validate.Length(max=320))
+    message = fields.String(validate=validate.Length(max=2000))  # POST /account/recover only
 
 
 def validation_error(exc: ValidationError, prefix: str = "") -> ApiError:

@@ -16,6 +16,7 @@ class Settlement:
 
     captured: int
     refunded: int
+    auto_topup_id: int | None = None  # an auto top-up this settlement armed, to be sent
 
 
 def grant(session: Session, account_id: int, amount: int, reference: str, memo: str) -> bool:

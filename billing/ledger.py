@@ -1,9 +1,10 @@
 """The double-entry ledger: every balance change is a balanced transaction of entries.
 
 Each customer has two ledger accounts: `available` (what they can spend) and `held` (money
-reserved for running jobs). System accounts: `grants` (operator credit, may go negative) and
-`revenue`. A transaction's (kind, reference) is unique, so posting it twice changes nothing;
-a balance moves only through a conditional UPDATE that refuses to go below zero.
+reserved for running jobs). System accounts: `grants` (operator credit), `payments` (money paid
+in by card) and `bonuses` (package bonuses) may go negative; `revenue` may not. A
+transaction's (kind, reference) is unique, so posting it twice changes nothing; a balance
+moves only through a conditional UPDATE that refuses to go below zero.
 """
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-SYSTEM_ACCOUNTS = {"grants": True, "revenue": False}  # kind -> may go negative
+SYSTEM_ACCOUNTS = {"grants": True, "revenue": False, "payments": True,  # kind -> may go negative
+                   "bonuses": True}
 
 
 class InsufficientFunds(Exception):

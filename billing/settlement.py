@@ -1,6 +1,8 @@
-"""Settling a finished job: price its usage, capture at most the hold, refund the rest."""
+"""Settling a finished job: price its usage, less the job's volume discount, capture at most
+the hold, refund the rest; arm an auto top-up if that leaves the balance low."""
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
 from sqlalchemy import text
@@ -8,31 +10,37 @@ from sqlalchemy.orm import Session
 
 from app.catalog import Catalog
 
-from . import accounts
+from . import accounts, auto_topup, discounts
 from .pricing import actual_cost
 
 
 def settle_job(session: Session, catalog: Catalog, job_id: uuid.UUID) -> accounts.Settlement | None:
     """Settle the job once; None when it is not final yet or was settled already.
 
+    The result's `auto_topup_id` names an auto top-up armed by this settlement, to be sent.
+
     The job row is locked for the transaction, so concurrent settle deliveries serialise and
     the second one sees `settled_at` set.
     """
     job = session.execute(text(
-        "SELECT id, account_id, service, model, status, usage, hold_amount FROM jobs "
+        "SELECT id, account_id, service, model, status, usage, hold_amount, discount_percent "
+        "FROM jobs "
         "WHERE id = :id AND settled_at IS NULL "
         "AND status IN ('completed', 'failed', 'cancelled') FOR UPDATE"),
         {"id": job_id}).one_or_none()
     if job is None:
         session.rollback()
         return None
-    cost = 0
+    list_cost = 0
     if job.status == "completed":  # failed and cancelled jobs cost nothing
-        cost = actual_cost(catalog.get(job.service), job.model, job.usage or {})
+        list_cost = actual_cost(catalog.get(job.service), job.model, job.usage or {})
+    cost = discounts.apply(list_cost, job.discount_percent)
     result = accounts.settle(session, job.account_id, job.id, job.hold_amount, cost)
     session.execute(text(
-        "UPDATE jobs SET actual_cost = :cost, refunded_amount = :refund, settled_at = now(), "
-        "updated_at = now() WHERE id = :id"),
-        {"cost": result.captured, "refund": result.refunded, "id": job.id})
+        "UPDATE jobs SET actual_cost = :cost, refunded_amount = :refund, discount_amount = "
+        ":discount, settled_at = now(), updated_at = now() WHERE id = :id"),
+        {"cost": result.captured, "refund": result.refunded, "id": job.id,
+         "discount": list_cost - cost})
+    armed = auto_topup.arm_if_low(session, job.account_id)
     session.commit()
-    return result
+    return dataclasses.replace(result, auto_topup_id=armed)

@@ -64,10 +64,24 @@ def redis_url():
 
 
 @pytest.fixture(scope="session")
-def test_env(database_url, redis_url) -> dict:
+def stripe_api():
+    """A local Stripe double for the whole session; worker processes are pointed at it."""
+    from tests.stripe_double import StripeDouble
+
+    double = StripeDouble().start()
+    yield double
+    double.stop()
+
+
+@pytest.fixture(scope="session")
+def test_env(database_url, redis_url, stripe_api) -> dict:
     """The environment worker processes and the app share."""
+    from tests.stripe_double import SECRET_KEY, WEBHOOK_SECRET
+
     return {"DATABASE_URL": database_url, "REDIS_URL": redis_url,
-            "CELERY_BROKER_URL": redis_url, "GPUBRIDGE_ALLOW_PRIVATE_URLS": "true"}
+            "CELERY_BROKER_URL": redis_url, "GPUBRIDGE_ALLOW_PRIVATE_URLS": "true",
+            "STRIPE_SECRET_KEY": SECRET_KEY, "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "STRIPE_API_BASE": stripe_api.url}
 
 
 @pytest.fixture(scope="session")

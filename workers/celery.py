@@ -30,6 +30,7 @@ def celery_init_app(app: Flask) -> Celery:
         task_queues=celery_queues(),
         task_default_queue="text",
         task_routes={"workers.settle_job": {"queue": "billing"},
+                     "workers.auto_topup": {"queue": "billing"},
                      "workers.sweep": {"queue": "billing"}},
         # At-least-once: ack after the task ran, redeliver if the worker dies mid-task.
         task_acks_late=True,

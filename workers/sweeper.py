@@ -4,6 +4,8 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from billing.auto_topup import stale_pending
+
 from .execute import fail_exhausted
 
 SETTLE_GRACE_SECONDS = 30
@@ -43,4 +45,8 @@ def sweep(session: Session, config, celery) -> dict:
         celery.send_task("workers.run_job", args=[str(job_id)], queue=family)
     for job_id in set(unsettled) | set(failed):
         celery.send_task("workers.settle_job", args=[str(job_id)], queue="billing")
-    return {"rerun": len(rerun), "failed": len(failed), "settle": len(set(unsettled) | set(failed))}
+    topups = stale_pending(session, config["REQUEUE_AFTER_SECONDS"])
+    for topup_id in topups:  # armed, but its message may be lost
+        celery.send_task("workers.auto_topup", args=[topup_id], queue="billing")
+    return {"rerun": len(rerun), "failed": len(failed), "settle": len(set(unsettled) | set(failed)),
+            "auto_topup": len(topups)}

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import uuid
 
+import stripe
 from celery import shared_task
 from flask import current_app
 
 from app.catalog import load_catalog
 from app.extensions import db
+from billing import auto_topup as auto_topups
 from billing.settlement import settle_job as settle
 
 from . import execute
@@ -31,8 +33,22 @@ def run_job(job_id: str) -> str | None:
 
 @shared_task(name="workers.settle_job")
 def settle_job(job_id: str) -> bool:
-    """Settle a finished job; True if this delivery did it."""
-    return settle(db.session, load_catalog(), uuid.UUID(job_id)) is not None
+    """Settle a finished job; True if this delivery did it. Sends an auto top-up it armed."""
+    result = settle(db.session, load_catalog(), uuid.UUID(job_id))
+    if result is not None and result.auto_topup_id is not None:
+        auto_topup.delay(result.auto_topup_id)
+    return result is not None
+
+
+@shared_task(name="workers.auto_topup", autoretry_for=(stripe.StripeError,),
+             retry_backoff=True, max_retries=5)
+def auto_topup(topup_id: int) -> str:
+    """Charge the saved card for one armed auto top-up (Stripe's idempotency key makes a
+    retry or redelivery the same charge)."""
+    client = current_app.extensions.get("stripe")
+    if client is None:
+        return "not_configured"
+    return auto_topups.run(db.session, client, topup_id)
 
 
 @shared_task(name="workers.sweep")

@@ -5,11 +5,14 @@ import math
 
 from flask import Blueprint, current_app, request
 
+from billing import discounts
 from billing.money import format_usd, usd
 from billing.pricing import estimate, estimate_for_seconds, price_per_second
 
+from ..auth import bearer_token, current_account
 from ..catalog import Service, load_catalog
 from ..errors import ApiError
+from ..extensions import db
 
 bp = Blueprint("catalog", __name__, url_prefix="/catalog")
 MAX_ESTIMATE_SECONDS = 24 * 3600
@@ -88,8 +91,18 @@ def estimate_cost():
                        available_services=sorted(catalog.services))
     seconds = _seconds(service)
     per_second = price_per_second(service)
+    cost = estimate_for_seconds(service, seconds)
+    percent = _discount_percent()
     note = ("Per-second services are billed on actual compute time (minimum applies); "
             "the unused part of the hold is refunded." if per_second else
             f"{service.pricing.kind.replace('_', ' ')} pricing: seconds do not change the price.")
     return {"service": key, "estimated_seconds": seconds, "price_per_second": usd(per_second),
-            "estimated_cost_usd": usd(estimate_for_seconds(service, seconds)), "note": note}
+            "estimated_cost_usd": usd(discounts.apply(cost, percent)),
+            "list_cost_usd": usd(cost), "discount_percent": percent, "note": note}
+
+
+def _discount_percent() -> int:
+    """The caller's volume discount when an API key is sent (the estimate needs none)."""
+    if bearer_token() is None:
+        return 0
+    return discounts.percent_for(db.session, current_account().id)

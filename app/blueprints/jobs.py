@@ -5,7 +5,7 @@ import re
 import uuid
 from datetime import datetime, timezone
 
-from flask import Blueprint, current_app, request, url_for
+from flask import Blueprint, Response, current_app, request, url_for
 from sqlalchemy import select
 
 from billing.money import usd
@@ -33,12 +33,10 @@ def json_body():
 def run():
     account = current_account()
     submitted = submit_job(load_catalog(), current_app.extensions["backends"], account.id,
-                           json_body(), request.headers.get("X-Priority"))
-    job = submitted.job
-    status_url = url_for("jobs.status", job_id=job.id, _external=True)
-    return {"job_id": str(job.id), "status": job.status, "service": job.service,
-            "model": job.model, "status_url": status_url,
-            "estimated_cost_usd": usd(submitted.estimate)}, 202
+                           json_body(), request.headers.get("X-Priority"),
+                           request.headers.get("Idempotency-Key"))
+    headers = {"Idempotent-Replayed": "true"} if submitted.replayed else {}
+    return Response(submitted.response, 202, headers, mimetype="application/json")
 
 
 def _absolute_files(value, base: str):
@@ -80,6 +78,8 @@ def job_view(job: Job, attempts: list[JobAttempt]) -> dict:
         "cost_usd": usd(job.actual_cost) if settled else None,
         "refunded": bool(job.refunded_amount) if settled else False,
         "refund_amount_usd": usd(job.refunded_amount) if settled else None,
+        "discount_percent": job.discount_percent,
+        "discount_usd": usd(job.discount_amount) if settled else None,
         "settled": settled,
         "attempts": [{"backend": a.backend, "outcome": a.outcome, "error": a.error,
                       "seconds": round(a.seconds, 3)} for a in attempts],
