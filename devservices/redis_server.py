@@ -41,6 +41,12 @@ class EmbeddedRedis:
         # SIGTERM: Redis saves its snapshot (when persistence is on) and exits.
         stop(self.proc, signal.SIGTERM, timeout=15)
 
+    def restart(self, timeout: float = 15) -> None:
+        """Start again on the same port (clients reconnect to the address they know)."""
+        self.proc = self._spawn(_executable())
+        if not wait_ready(self.proc, self._answers, timeout):
+            raise StartError(f"Redis did not restart; {self.log}:\n{log_tail(self.log)}")
+
     def _spawn(self, executable: Path) -> subprocess.Popen:
         argv = [str(executable), "--bind", "127.0.0.1", "--port", str(self.port),
                 "--dir", str(self.base), "--pidfile", str(self.pidfile),

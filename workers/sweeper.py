@@ -8,9 +8,6 @@ from billing.auto_topup import stale_pending
 
 from .execute import fail_exhausted
 
-SETTLE_GRACE_SECONDS = 30
-
-
 def _stale_queued(session: Session, after: int) -> list[tuple]:
     """Queued jobs nobody claimed for `after` seconds; touched so the next sweep waits again."""
     rows = session.execute(text(
@@ -27,12 +24,13 @@ def _expired_leases(session: Session, max_deliveries: int) -> list[tuple]:
         "AND deliveries < :max"), {"max": max_deliveries}).all()
 
 
-def _unsettled(session: Session) -> list:
+def _unsettled(session: Session, grace: int) -> list:
+    """Final jobs whose settle message has not done its work within `grace` seconds."""
     return session.execute(text(
         "SELECT id FROM jobs WHERE settled_at IS NULL "
         "AND status IN ('completed', 'failed', 'cancelled') "
         "AND finished_at < now() - make_interval(secs => :grace)"),
-        {"grace": SETTLE_GRACE_SECONDS}).scalars().all()
+        {"grace": grace}).scalars().all()
 
 
 def sweep(session: Session, config, celery) -> dict:
@@ -40,7 +38,7 @@ def sweep(session: Session, config, celery) -> dict:
     rerun = _stale_queued(session, config["REQUEUE_AFTER_SECONDS"])
     rerun += _expired_leases(session, config["JOB_MAX_DELIVERIES"])
     failed = fail_exhausted(session, config["JOB_MAX_DELIVERIES"])
-    unsettled = _unsettled(session)
+    unsettled = _unsettled(session, config["SETTLE_AFTER_SECONDS"])
     for job_id, family in rerun:
         celery.send_task("workers.run_job", args=[str(job_id)], queue=family)
     for job_id in set(unsettled) | set(failed):
