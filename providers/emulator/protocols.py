@@ -142,15 +142,33 @@ def _prediction(run: dict, origin: str, backend: str) -> dict:
     return found
 
 
-def create_prediction(req, kinds: dict, stuck: bool):
+def _hold(fault: dict | None):
+    """Polls a run stays unfinished for: None (not held), an int, or -1 (forever)."""
+    if not fault or fault.get("kind") != "processing":
+        return None
+    return int(fault.get("polls", -1))
+
+
+def _still_held(run: dict) -> bool:
+    held = run.get("held")
+    if held is None or held == 0:
+        return False
+    if held > 0:
+        run["held"] = held - 1
+    return True
+
+
+def create_prediction(req, kinds: dict, fault: dict | None):
     match = re.search(r"/models/([^/]+/[^/]+)/predictions$", req.path)
     model = match.group(1) if match else req.json.get("version", "")
     if not isinstance(req.json.get("input"), dict):
         return reply({"detail": "input is required", "status": 422, "title": "Invalid input"},
                      422)
+    held = _hold(fault)
     run = {"id": f"p{next(_ids)}", "model": model, "version": req.json.get("version"),
-           "input": req.json["input"], "status": "processing" if stuck else "starting"}
-    if not stuck and req.headers.get("Prefer", "").startswith("wait"):
+           "input": req.json["input"], "held": held,
+           "status": "starting" if held is None else "processing"}
+    if held is None and req.headers.get("Prefer", "").startswith("wait"):
         _finish(run, kinds, req.origin)
     with _lock:
         RUNS[run["id"]] = run
@@ -171,19 +189,20 @@ def get_prediction(req, kinds: dict, cancel: bool):
         return reply({"detail": "Not found."}, 404)
     if cancel:
         run["status"] = "canceled"
-    elif run["status"] == "starting":
+    elif run["status"] in ("starting", "processing") and not _still_held(run):
         _finish(run, kinds, req.origin)
     return reply(_prediction(run, req.origin, req.backend))
 
 
-def runpod(req, kinds: dict, stuck: bool):
+def runpod(req, kinds: dict, fault: dict | None):
     match = re.search(r"/([^/]+)/(run|status|cancel)(?:/([^/]+))?$", req.path)
     endpoint, action, job_id = match.groups()
     if action == "run":
         if not isinstance(req.json.get("input"), dict):
             return reply({"error": "input is required"}, 400)
+        held = _hold(fault)
         run = {"id": f"rp-{next(_ids)}", "model": endpoint, "input": req.json["input"],
-               "status": "IN_PROGRESS" if stuck else "IN_QUEUE"}
+               "held": held, "status": "IN_QUEUE" if held is None else "IN_PROGRESS"}
         with _lock:
             RUNS[run["id"]] = run
         return reply({"id": run["id"], "status": run["status"]})
@@ -193,7 +212,7 @@ def runpod(req, kinds: dict, stuck: bool):
         return reply({"error": "job not found"}, 404)
     if action == "cancel":
         run["status"] = "CANCELLED"
-    elif run["status"] == "IN_QUEUE":
+    elif run["status"] in ("IN_QUEUE", "IN_PROGRESS") and not _still_held(run):
         _finish(run, kinds, req.origin, dict_style=True)
         run.update(executionTime=1500, delayTime=20)
     return reply({key: run[key] for key in ("id", "status", "output", "executionTime",

@@ -92,9 +92,9 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(float(fault["seconds"]))
         if fault and fault["kind"] in ("hang", "reset", "malformed", "status"):
             return self._fault(fault)
-        self._send(*self._route(method, path, raw, backend, bool(fault)))
+        self._send(*self._route(method, path, raw, backend, fault))
 
-    def _route(self, method, path, raw, backend, stuck):
+    def _route(self, method, path, raw, backend, fault):
         try:
             body = json.loads(raw) if raw and "json" in (self.headers.get("Content-Type") or "") \
                 else {}
@@ -107,11 +107,11 @@ class Handler(BaseHTTPRequestHandler):
                 return handler(req)
         kinds = self.server.kinds
         if method == "POST" and path.endswith("/predictions"):
-            return protocols.create_prediction(req, kinds, stuck)
+            return protocols.create_prediction(req, kinds, fault)
         if re.search(r"/predictions/[^/]+(/cancel)?$", path):
             return protocols.get_prediction(req, kinds, cancel=path.endswith("/cancel"))
         if re.search(r"/(run|status/[^/]+|cancel/[^/]+)$", path):
-            return protocols.runpod(req, kinds, stuck)
+            return protocols.runpod(req, kinds, fault)
         return protocols.reply({"error": {"message": f"no route for {method} {path}"}}, 404)
 
     def _fault(self, fault: dict) -> None:
