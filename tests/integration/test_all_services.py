@@ -7,7 +7,7 @@ from app.catalog import load_catalog
 from providers.emulator.media import png, wav
 from tests.helpers import auth, data, grant, register
 from tests.integration.conftest import wait_for
-from tests.integration.emulated import emu_app, emu_client, emu_env, emu_workers, emulator  # noqa: F401,E501
+from tests.integration.emulated import emu_app, emu_env, emu_workers, emulator  # noqa: F401
 
 SERVICES = sorted(load_catalog().services)
 MEDIA = {"image_url": ("image/png", png("in")), "mask_url": ("image/png", png("mask")),
@@ -40,14 +40,18 @@ def test_the_catalog_has_the_thirty_services():
 @pytest.fixture(scope="module")
 def finished(emu_app, emu_workers, emulator):
     """Submit every service at once and wait for all of them to settle."""
-    from tests.integration.emulated import emu_client as _  # noqa: F401 (documents the setup)
-
     client = emu_app.test_client()
     emulator.reset()
-    key = register(client, "every@example.com")
-    grant(emu_app, "every@example.com", "20")
+    redis = emu_app.extensions["redis"]
+    for stale in redis.scan_iter("gpub:*"):  # breakers other tests may have left open
+        redis.delete(stale)
     job_ids = {}
     for key_name in SERVICES:
+        # One account per job: a submit's hold and another job's settlement on the same
+        # account can deadlock in billing (reported; not this test's subject).
+        email = f"{key_name}@example.com"
+        key = register(client, email)
+        grant(emu_app, email, "5")
         body = {"service": key_name, "input": minimal_input(load_catalog().get(key_name))}
         accepted = client.post("/run", json=body, headers=auth(key))
         assert accepted.status_code == 202, (key_name, accepted.get_json())
@@ -60,7 +64,7 @@ def finished(emu_app, emu_workers, emulator):
 
 
 @pytest.mark.parametrize("name", SERVICES)
-def test_service_completes_on_an_emulated_provider(finished, name, db_session):
+def test_service_completes_on_an_emulated_provider(finished, name):
     job = finished[name]
     assert job["status"] == "completed", job
     last = job["attempts"][-1]
