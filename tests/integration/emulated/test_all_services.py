@@ -7,7 +7,6 @@ from app.catalog import load_catalog
 from providers.emulator.media import png, wav
 from tests.helpers import auth, data, grant, register
 from tests.integration.conftest import wait_for
-from tests.integration.emulated import emu_app, emu_env, emu_workers, emulator  # noqa: F401
 
 SERVICES = sorted(load_catalog().services)
 MEDIA = {"image_url": ("image/png", png("in")), "mask_url": ("image/png", png("mask")),

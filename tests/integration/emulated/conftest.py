@@ -1,4 +1,4 @@
-"""Fixtures for pipeline tests on the provider emulator: its own broker db, app and workers.
+"""Fixtures for the tests in this folder: pipelines on the provider emulator: its own broker db, app and workers.
 
 Jobs here go through Redis db 2 (the session's other workers read db 1, so they never take
 these jobs), every remote backend points at an in-process emulator, and the local backend is

@@ -4,8 +4,7 @@ from decimal import Decimal
 from billing import ledger
 from tests.helpers import auth, data, grant, register
 from tests.integration.conftest import wait_for
-from tests.integration.emulated import (BREAKER_COOLDOWN, BREAKER_THRESHOLD,  # noqa: F401
-                                        emu_app, emu_client, emu_env, emu_workers, emulator)
+from tests.integration.emulated.conftest import BREAKER_COOLDOWN, BREAKER_THRESHOLD
 
 LLM = {"service": "llm-4090", "input": {"prompt": "hello", "max_tokens": 16}}
 VQA = {"service": "llava-4090", "input": {"image_url": "data:image/png;base64,iVBORw0KGgo="}}
