@@ -47,6 +47,8 @@ class Client:
             raise ProviderTimeout(f"{self.name}: no answer within {timeout:.0f}s") from exc
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
             raise ProviderConnectionError(f"{self.name}: connection failed") from exc
+        except requests.RequestException as exc:  # e.g. a malformed base URL in the config
+            raise UpstreamError(f"{self.name}: request failed ({type(exc).__name__})") from exc
         raise_for_status(self.name, response)
         return response
 

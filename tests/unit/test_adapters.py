@@ -133,6 +133,12 @@ def test_429_carries_retry_after(emulator):
     assert raised.value.retry_after == 3.0
 
 
+def test_a_broken_base_url_is_a_provider_error_not_a_crash():
+    broken = OpenAIBackend("groq", Client("groq", "htp:/nowhere", "k"), POLICY)
+    with pytest.raises(UpstreamError):
+        broken.run(call("chat", {"prompt": "x"}))
+
+
 def test_retry_after_reads_seconds_and_http_dates():
     assert retry_after("7") == 7.0
     assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
@@ -160,8 +166,9 @@ def test_replicate_runs_a_model_with_prefer_wait_and_reads_predict_time(emulator
                                 output="text"))
     assert result.output == {"text": "emulated salesforce/blip output"}
     assert result.usage.compute_seconds == 1.25
-    assert emulator.requests("replicate")[0]["path"] == \
-        "/replicate/v1/models/salesforce/blip/predictions"
+    # Prefer: wait let the one create request return the finished prediction: no polling
+    assert [r["path"] for r in emulator.requests("replicate")] == \
+        ["/replicate/v1/models/salesforce/blip/predictions"]
 
 
 def test_replicate_version_ids_use_the_predictions_endpoint(emulator):
