@@ -102,36 +102,62 @@ def run_chain(service: Service, data: dict, model: str | None, backends: dict,
               sleep: Callable[[float], None] = time.sleep, priority: str | None = None,
               health=None) -> tuple[Result, BackendStep]:
     """Run the job on the first backend that succeeds; raise ChainFailed otherwise."""
-    health = health or _NoHealth()
+    walk = _Walk(service, data, model, record, policy, sleep, health or _NoHealth())
     last_error = "no backend is available for this service"
-    for step, backend in candidates(service, backends, model, priority, health.latencies()):
-        for attempt in range(1, policy.attempts_per_backend + 1):
-            if not health.allow(step.backend):
-                record(Attempt(step.backend, "skipped", "circuit breaker open", 0.0,
-                               "CircuitOpen"))
-                last_error = f"{step.backend}: circuit breaker open"
-                break
+    for step, backend in candidates(service, backends, model, priority,
+                                    walk.health.latencies()):
+        result, error = walk.try_backend(step, backend)
+        if result is not None:
+            return result, step
+        last_error = error or last_error
+    raise ChainFailed(last_error, permanent=False)
+
+
+@dataclass(frozen=True)
+class _Walk:
+    """One job's walk down its chain: what every call needs."""
+
+    service: Service
+    data: dict
+    model: str | None
+    record: Callable[[Attempt], None]
+    policy: RetryPolicy
+    sleep: Callable[[float], None]
+    health: object
+
+    def try_backend(self, step: BackendStep, backend) -> tuple[Result | None, str | None]:
+        """Call one backend up to the policy's attempts: (result, None) or (None, error).
+        Raises ChainFailed at once when the provider says the input is bad."""
+        error = None
+        for attempt in range(1, self.policy.attempts_per_backend + 1):
+            if not self.health.allow(step.backend):
+                self.record(Attempt(step.backend, "skipped", "circuit breaker open", 0.0,
+                                    "CircuitOpen"))
+                return None, f"{step.backend}: circuit breaker open"
             started = time.monotonic()
             try:
-                result = backend.run(_call(service, step, data, model, policy))
+                result = backend.run(_call(self.service, step, self.data, self.model,
+                                           self.policy))
             except ProviderError as exc:
-                seconds = time.monotonic() - started
-                outcome = _outcome(exc)
-                record(Attempt(step.backend, outcome, exc.message, seconds, type(exc).__name__))
-                if outcome == "permanent":
-                    raise ChainFailed(exc.message, permanent=True) from exc
-                last_error = exc.message
-                if outcome == "retryable":
-                    health.failed(step.backend)
-                if not _retry_here(exc, outcome, attempt, policy):
-                    break
-                sleep(backoff(policy, attempt, getattr(exc, "retry_after", None)))
+                error = self._failed(step, exc, time.monotonic() - started)
+                if not _retry_here(exc, _outcome(exc), attempt, self.policy):
+                    return None, error
+                self.sleep(backoff(self.policy, attempt, getattr(exc, "retry_after", None)))
                 continue
             seconds = time.monotonic() - started
-            health.succeeded(step.backend, seconds)
-            record(Attempt(step.backend, "ok", None, seconds))
-            return result, step
-    raise ChainFailed(last_error, permanent=False)
+            self.health.succeeded(step.backend, seconds)
+            self.record(Attempt(step.backend, "ok", None, seconds))
+            return result, None
+        return None, error
+
+    def _failed(self, step: BackendStep, exc: ProviderError, seconds: float) -> str:
+        outcome = _outcome(exc)
+        self.record(Attempt(step.backend, outcome, exc.message, seconds, type(exc).__name__))
+        if outcome == "permanent":
+            raise ChainFailed(exc.message, permanent=True) from exc
+        if outcome == "retryable":
+            self.health.failed(step.backend)
+        return exc.message
 
 
 def _retry_here(exc: ProviderError, outcome: str, attempt: int, policy: RetryPolicy) -> bool:
