@@ -13,7 +13,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEVSERVICES := $(BIN)/python -m devservices
 
-.PHONY: venv install run test bench soak clean
+.PHONY: venv install run test bench soak clean emulator
 
 venv: $(BIN)/python
 
@@ -35,6 +35,10 @@ $(STAMP): setup.cfg pyproject.toml | $(BIN)/python
 # SIGTERM to its children), where an intermediate shell would die and orphan it.
 run: install
 	exec $(DEVSERVICES) run -- $(BIN)/honcho start -f Procfile -p $(PORT)
+
+# The provider emulator on port 9100 (README: "Watch failover on your machine").
+emulator: install
+	exec $(BIN)/python -m providers.emulator --port 9100
 
 test: install
 	exec $(DEVSERVICES) test -- $(BIN)/python -m pytest -q -ra --timeout=120 $(TESTS) $(PYTEST_ARGS)

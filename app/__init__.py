@@ -34,12 +34,15 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 def _init_services(app: Flask) -> None:
+    from providers.health import BackendHealth, BreakerPolicy
     from providers.registry import build_backends
     from workers.celery import celery_init_app
 
     app.extensions["redis"] = redis.Redis.from_url(app.config["REDIS_URL"] or "redis://")
     app.extensions["backends"] = build_backends(load_catalog(), app.config)
     app.extensions["stripe"] = _stripe_client(app.config)
+    app.extensions["backend_health"] = BackendHealth(app.extensions["redis"], BreakerPolicy(
+        app.config["BREAKER_THRESHOLD"], app.config["BREAKER_COOLDOWN_SECONDS"]))
     celery_init_app(app)
 
 

@@ -54,6 +54,18 @@ def _int(env, name: str, default: int) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _float(env, name: str, default: float) -> float:
+    raw = env.get(name)
+    try:
+        return float(raw) if raw not in (None, "") else default
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _names(raw: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (raw or "").split(",") if part.strip())
+
+
 def _backends(env) -> dict[str, dict]:
     return {
         name.lower(): {"api_key": env.get(f"{name}_API_KEY") or None,
@@ -92,6 +104,13 @@ def load_config(env=None) -> dict:
         "STRIPE_SECRET_KEY": env.get("STRIPE_SECRET_KEY") or None,
         "STRIPE_WEBHOOK_SECRET": env.get("STRIPE_WEBHOOK_SECRET") or None,
         "STRIPE_API_BASE": env.get("STRIPE_API_BASE") or STRIPE_DEFAULT_API_BASE,
+        "DISABLED_BACKENDS": _names(env.get("GPUBRIDGE_DISABLED_BACKENDS")),
+        "RETRY_ATTEMPTS": _int(env, "GPUBRIDGE_RETRY_ATTEMPTS", 2),
+        "RETRY_BASE_DELAY_SECONDS": _float(env, "GPUBRIDGE_RETRY_BASE_DELAY_SECONDS", 0.5),
+        "RETRY_MAX_DELAY_SECONDS": _float(env, "GPUBRIDGE_RETRY_MAX_DELAY_SECONDS", 8.0),
+        "CALL_TIMEOUT_CAP_SECONDS": _float(env, "GPUBRIDGE_CALL_TIMEOUT_CAP_SECONDS", 0.0),
+        "BREAKER_THRESHOLD": _int(env, "GPUBRIDGE_BREAKER_THRESHOLD", 5),
+        "BREAKER_COOLDOWN_SECONDS": _float(env, "GPUBRIDGE_BREAKER_COOLDOWN_SECONDS", 30.0),
     }
     check_config(config)
     return config

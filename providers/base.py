@@ -25,6 +25,22 @@ class RetryableProviderError(ProviderError):
         self.retry_after = retry_after
 
 
+class ProviderTimeout(RetryableProviderError):
+    """Raised when a provider did not answer (or finish) within the call's timeout."""
+
+
+class ProviderConnectionError(RetryableProviderError):
+    """Raised when the provider could not be reached or dropped the connection."""
+
+
+class RateLimited(RetryableProviderError):
+    """Raised on HTTP 429; `retry_after` holds the provider's Retry-After when sent."""
+
+
+class UpstreamError(RetryableProviderError):
+    """Raised on a 5xx, a malformed answer, or a run the provider reports as failed."""
+
+
 class PermanentProviderError(ProviderError):
     """Raised when the input itself is bad (a 4xx meaning "bad request", an unreadable file).
 
@@ -33,7 +49,8 @@ class PermanentProviderError(ProviderError):
 
 
 class BackendUnavailable(ProviderError):
-    """Raised when a backend cannot serve at all here (no API key, a tool not installed).
+    """Raised when a backend cannot serve at all here (no API key, a tool not installed, the
+    provider refusing our key with 401/403: an operator problem, never the client's fault).
 
     The router skips it without counting a failed attempt against its health.
     """
@@ -79,6 +96,7 @@ class Call:
     input: dict
     model: str | None = None
     timeout: float = 60.0
+    output: str = "json"  # the service's output kind (catalog `output:`), for shaping answers
 
 
 class Backend(Protocol):

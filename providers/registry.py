@@ -3,8 +3,17 @@ from __future__ import annotations
 
 from app.catalog import Catalog
 
+from .jina import JinaBackend
 from .media import UrlPolicy
+from .openai_compat import OpenAIBackend
+from .replicate import ReplicateBackend
+from .runpod import RunPodBackend
 from .unconfigured import UnconfiguredBackend
+from .wire import Client
+
+#: catalog `adapter:` -> the class speaking that wire protocol
+ADAPTERS = {"openai": OpenAIBackend, "replicate": ReplicateBackend, "jina": JinaBackend,
+            "runpod": RunPodBackend}
 
 
 def build_backends(catalog: Catalog, config: dict) -> dict:
@@ -12,15 +21,25 @@ def build_backends(catalog: Catalog, config: dict) -> dict:
     from .local import LocalBackend  # imported here: its model stack loads lazily anyway
 
     policy = UrlPolicy(allow_private=bool(config.get("ALLOW_PRIVATE_URLS")))
+    disabled = set(config.get("DISABLED_BACKENDS") or ())
     backends = {}
     for key, spec in catalog.backends.items():
-        if spec.adapter == "local":
+        if key in disabled:
+            backends[key] = UnconfiguredBackend(key, "disabled by GPUBRIDGE_DISABLED_BACKENDS")
+        elif spec.adapter == "local":
             backends[key] = LocalBackend(policy)
-            continue
-        settings = config.get("BACKENDS", {}).get((spec.env or key).lower(), {})
-        if not settings.get("api_key"):
-            reason = f"not configured: set {spec.env or key.upper()}_API_KEY"
         else:
-            reason = f"the {spec.adapter} adapter is not available in this build"
-        backends[key] = UnconfiguredBackend(key, reason)
+            backends[key] = _remote(key, spec, config, policy)
     return backends
+
+
+def _remote(key: str, spec, config: dict, policy: UrlPolicy):
+    env = spec.env or key.upper()
+    settings = config.get("BACKENDS", {}).get(env.lower(), {})
+    if not settings.get("api_key"):
+        return UnconfiguredBackend(key, f"not configured: set {env}_API_KEY")
+    base_url = settings.get("base_url") or spec.base_url
+    if not base_url:
+        return UnconfiguredBackend(key, f"not configured: set {env}_BASE_URL")
+    client = Client(key, base_url, settings["api_key"])
+    return ADAPTERS[spec.adapter](key, client, policy)

@@ -1,11 +1,11 @@
-"""Stand-in for a remote backend whose adapter cannot serve here yet."""
+"""Stand-in for a backend that cannot serve here: no API key configured, or disabled."""
 from __future__ import annotations
 
 from .base import BackendUnavailable, Call, Result
 
 
 class UnconfiguredBackend:
-    """A backend that is always unavailable, saying why (no key, or no adapter yet)."""
+    """A backend that is always unavailable, saying why (no key, or disabled by the operator)."""
 
     def __init__(self, name: str, reason: str):
         self.name = name

@@ -32,6 +32,7 @@ class Claim:
     service: str
     model: str | None
     input: dict
+    priority: str | None = None
 
 
 def claim(session: Session, job_id: uuid.UUID, lease_seconds: int, max_deliveries: int
@@ -43,12 +44,12 @@ def claim(session: Session, job_id: uuid.UUID, lease_seconds: int, max_deliverie
         "lease_expires_at = now() + make_interval(secs => :lease) "
         "WHERE id = :id AND deliveries < :max AND (status = 'queued' OR "
         "(status = 'running' AND lease_expires_at < now())) "
-        "RETURNING deliveries, service, model, input"),
+        "RETURNING deliveries, service, model, input, priority"),
         {"id": job_id, "lease": lease_seconds, "max": max_deliveries}).one_or_none()
     session.commit()
     if row is None:
         return None
-    return Claim(job_id, row.deliveries, row.service, row.model, row.input)
+    return Claim(job_id, row.deliveries, row.service, row.model, row.input, row.priority)
 
 
 class Heartbeat:
@@ -85,7 +86,8 @@ def _record(session: Session, claimed: Claim):
     def record(attempt: Attempt) -> None:
         session.add(JobAttempt(job_id=claimed.job_id, delivery=claimed.delivery,
                                backend=attempt.backend, outcome=attempt.outcome,
-                               error=attempt.error, seconds=attempt.seconds))
+                               error=attempt.error, error_class=attempt.error_class,
+                               seconds=attempt.seconds))
         session.commit()
     return record
 
@@ -128,13 +130,16 @@ def _finish(session: Session, claimed: Claim, status: str, **values) -> bool:
 
 
 def execute(session: Session, catalog: Catalog, backends: dict, claimed: Claim,
-            lease_seconds: float, policy: RetryPolicy = RetryPolicy()) -> str | None:
-    """Run a claimed job to a final status; returns it, or None if the job was taken over."""
+            lease_seconds: float, policy: RetryPolicy = RetryPolicy(),
+            health=None) -> str | None:
+    """Run a claimed job to a final status; returns it, or None if the job was taken over.
+    `health` (providers.health.BackendHealth) shares breakers and latency across workers."""
     service = catalog.get(claimed.service)
     try:
         with Heartbeat(session.get_bind(), claimed, lease_seconds):
             result, _step = run_chain(service, claimed.input, claimed.model, backends,
-                                      _record(session, claimed), policy)
+                                      _record(session, claimed), policy,
+                                      priority=claimed.priority, health=health)
     except ChainFailed as exc:
         error = {"message": exc.message, "code": "invalid_input" if exc.permanent
                  else "backends_failed"}

@@ -11,9 +11,18 @@ from app.catalog import load_catalog
 from app.extensions import db
 from billing import auto_topup as auto_topups
 from billing.settlement import settle_job as settle
+from providers.router import RetryPolicy
 
 from . import execute
 from .sweeper import sweep as sweep_jobs
+
+
+def retry_policy(config) -> RetryPolicy:
+    """The router's retry policy from the app's settings."""
+    return RetryPolicy(attempts_per_backend=config["RETRY_ATTEMPTS"],
+                       base_delay=config["RETRY_BASE_DELAY_SECONDS"],
+                       max_delay=config["RETRY_MAX_DELAY_SECONDS"],
+                       max_call_seconds=config["CALL_TIMEOUT_CAP_SECONDS"])
 
 
 @shared_task(name="workers.run_job")
@@ -25,7 +34,8 @@ def run_job(job_id: str) -> str | None:
     if claimed is None:
         return None  # a duplicate delivery, or the job is already final
     status = execute.execute(db.session, load_catalog(), current_app.extensions["backends"],
-                             claimed, config["JOB_LEASE_SECONDS"])
+                             claimed, config["JOB_LEASE_SECONDS"], retry_policy(config),
+                             current_app.extensions["backend_health"])
     if status is not None:
         settle_job.delay(job_id)
     return status

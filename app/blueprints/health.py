@@ -34,6 +34,20 @@ def backend_states() -> dict:
             for name, used in sorted(tasks.items())}
 
 
+def breaker_states() -> dict:
+    """Per remote backend: its circuit breaker (closed | open | half_open) and latency."""
+    health = current_app.extensions["backend_health"]
+    remote = [key for key, spec in load_catalog().backends.items() if spec.adapter != "local"]
+    return {name: health.state(name) for name in sorted(remote)}
+
+
+def _report(probe):
+    try:
+        return probe()
+    except Exception as exc:  # /health answers even when a part is down
+        return {"error": type(exc).__name__}
+
+
 @bp.get("/health")
 def health():
     redis = current_app.extensions["redis"]
@@ -45,5 +59,6 @@ def health():
               for name in QUEUES}
     ok = database["ok"] and cache["ok"]
     body = {"status": "ok" if ok else "degraded", "database": database, "redis": cache,
-            "queues": queues, "backends": backend_states()}
+            "queues": queues, "backends": backend_states(),
+            "breakers": _report(breaker_states) if cache["ok"] else {}}
     return body, 200 if ok else 503

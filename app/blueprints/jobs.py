@@ -82,7 +82,8 @@ def job_view(job: Job, attempts: list[JobAttempt]) -> dict:
         "discount_usd": usd(job.discount_amount) if settled else None,
         "settled": settled,
         "attempts": [{"backend": a.backend, "outcome": a.outcome, "error": a.error,
-                      "seconds": round(a.seconds, 3)} for a in attempts],
+                      "error_class": a.error_class, "seconds": round(a.seconds, 3)}
+                     for a in attempts],
         "urls": {"get": url_for("jobs.status", job_id=job.id, _external=True)},
     }
 

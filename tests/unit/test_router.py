@@ -78,3 +78,71 @@ def test_backoff_doubles_is_capped_and_honours_retry_after():
     assert [backoff(policy, n) for n in (1, 2, 3, 4, 5)] == [0.5, 1, 2, 4, 4]
     assert backoff(policy, 1, retry_after=3) == 3
     assert backoff(policy, 1, retry_after=60) == 4
+
+
+# ---------------------------------------------------------------- ordering and health
+
+from app.catalog import BackendStep  # noqa: E402
+from providers.router import order  # noqa: E402
+
+STEPS = [(BackendStep("groq", "chat", cost=500), "g"),
+         (BackendStep("deepinfra", "chat", cost=400), "d"),
+         (BackendStep("fireworks", "chat", cost=700), "f"),
+         (BackendStep("together", "chat", cost=700), "t")]
+
+
+def test_no_priority_keeps_the_catalog_order():
+    assert [b for _, b in order(STEPS, None, {"fireworks": 0.1})] == ["g", "d", "f", "t"]
+
+
+def test_cheap_orders_by_cost_keeping_ties_in_catalog_order():
+    assert [b for _, b in order(STEPS, "cheap", {})] == ["d", "g", "f", "t"]
+
+
+def test_fast_orders_by_latency_with_unmeasured_backends_last():
+    latencies = {"together": 0.2, "groq": 0.9, "fireworks": 0.1}
+    assert [b for _, b in order(STEPS, "fast", latencies)] == ["f", "t", "g", "d"]
+
+
+class Breakers:
+    """Health with scripted breakers: `closed` backends are allowed."""
+
+    def __init__(self, closed):
+        self.closed, self.failures, self.successes = set(closed), [], []
+
+    def allow(self, backend):
+        return backend in self.closed
+
+    def failed(self, backend):
+        self.failures.append(backend)
+
+    def succeeded(self, backend, seconds):
+        self.successes.append(backend)
+
+    def latencies(self):
+        return {}
+
+
+def test_an_open_breaker_skips_the_backend_and_is_recorded():
+    health = Breakers(closed={"b"})
+    attempts = []
+    a, b = Scripted("a", []), Scripted("b", ["ok"])
+    run_chain(SERVICE, {}, None, {"a": a, "b": b}, attempts.append, health=health)
+    assert [(x.backend, x.outcome, x.error_class) for x in attempts] == \
+        [("a", "skipped", "CircuitOpen"), ("b", "ok", None)]
+    assert a.calls == 0 and health.successes == ["b"]
+
+
+def test_only_retryable_failures_count_against_a_backend():
+    health = Breakers(closed={"a", "b"})
+    a = Scripted("a", [BackendUnavailable("no key")])
+    b = Scripted("b", [RetryableProviderError("503"), "ok"])
+    run_chain(SERVICE, {}, None, {"a": a, "b": b}, [].append,
+              RetryPolicy(base_delay=0), sleep=lambda s: None, health=health)
+    assert health.failures == ["b"]
+
+
+def test_a_retry_after_longer_than_we_wait_fails_over_at_once():
+    a = Scripted("a", [RetryableProviderError("429", retry_after=60)])
+    result, _, attempts, sleeps = _run(a, Scripted("b", ["ok"]))
+    assert result.output == {"by": "b"} and sleeps == [] and a.calls == 1

@@ -1,0 +1,20 @@
+"""job attempts: the error class of a failed call (ProviderTimeout, RateLimited, ...)
+
+Revision ID: 0005
+Revises: 0001
+"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = '0005'
+down_revision = '0001'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.add_column('job_attempts', sa.Column('error_class', sa.String(length=64), nullable=True))
+
+
+def downgrade():
+    op.drop_column('job_attempts', 'error_class')

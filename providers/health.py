@@ -1,0 +1,105 @@
+"""Backend health shared by every worker process through Redis: circuit breakers and latency.
+
+Breaker per backend, with no clock of our own (Redis key expiry does the timing):
+- closed: `fails` < threshold; every call goes through. A success resets `fails`.
+- open: `threshold` consecutive failures set `open` with a TTL of the cool-down; while that key
+  lives, every worker skips the backend.
+- half-open: the `open` key expired but `fails` is still at the threshold; exactly one worker
+  wins the `probe` key (SET NX) and calls the backend. Success closes the breaker; a failure
+  re-opens it for another cool-down.
+Latency: an exponentially weighted moving average of successful calls' seconds, for
+`X-Priority: fast`. If Redis is down, every backend is allowed (we fail open, not closed).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import redis as redis_lib
+
+log = logging.getLogger(__name__)
+PREFIX = "gpub:backend:"
+LATENCY_KEY = "gpub:latency"
+EWMA_WEIGHT = 0.3  # weight of the newest sample
+
+
+@dataclass(frozen=True)
+class BreakerPolicy:
+    """When a breaker opens and for how long."""
+
+    threshold: int = 5
+    cooldown: float = 30.0
+    probe_ttl: float = 300.0  # a probe that dies without reporting frees the slot after this
+
+
+class BackendHealth:
+    """Breakers and latency averages for all backends, kept in one Redis."""
+
+    def __init__(self, redis, policy: BreakerPolicy = BreakerPolicy()):
+        self.redis, self.policy = redis, policy
+
+    def _key(self, backend: str, part: str) -> str:
+        return f"{PREFIX}{backend}:{part}"
+
+    def allow(self, backend: str) -> bool:
+        """Whether this worker may call `backend` now (a half-open breaker admits one probe)."""
+        try:
+            if self.redis.exists(self._key(backend, "open")):
+                return False
+            if int(self.redis.get(self._key(backend, "fails")) or 0) < self.policy.threshold:
+                return True
+            return bool(self.redis.set(self._key(backend, "probe"), 1, nx=True,
+                                       px=int(self.policy.probe_ttl * 1000)))
+        except redis_lib.RedisError:
+            log.warning("backend health unavailable; allowing %s", backend)
+            return True
+
+    def succeeded(self, backend: str, seconds: float) -> None:
+        """Close the breaker and fold `seconds` into the latency average."""
+        try:
+            self.redis.delete(*(self._key(backend, p) for p in ("fails", "open", "probe")))
+            old = self.redis.hget(LATENCY_KEY, backend)
+            new = seconds if old is None else (1 - EWMA_WEIGHT) * float(old) + EWMA_WEIGHT * seconds
+            self.redis.hset(LATENCY_KEY, backend, repr(new))
+        except redis_lib.RedisError:
+            log.warning("could not record success of %s", backend)
+
+    def failed(self, backend: str) -> None:
+        """Count a failure; at the threshold, open the breaker for the cool-down."""
+        try:
+            fails = self.redis.incr(self._key(backend, "fails"))
+            if fails >= self.policy.threshold:
+                self.redis.set(self._key(backend, "open"), 1,
+                               px=max(1, int(self.policy.cooldown * 1000)))
+                self.redis.delete(self._key(backend, "probe"))
+        except redis_lib.RedisError:
+            log.warning("could not record failure of %s", backend)
+
+    def latencies(self) -> dict[str, float]:
+        """Average seconds per backend that has had a success."""
+        try:
+            raw = self.redis.hgetall(LATENCY_KEY)
+        except redis_lib.RedisError:
+            return {}
+        return {_text(name): float(value) for name, value in raw.items()}
+
+    def state(self, backend: str) -> dict:
+        """What /health shows: closed | open | half_open, the failure count, the latency."""
+        pipe = self.redis.pipeline()
+        pipe.exists(self._key(backend, "open"))
+        pipe.get(self._key(backend, "fails"))
+        pipe.pttl(self._key(backend, "open"))
+        pipe.hget(LATENCY_KEY, backend)
+        is_open, fails, ttl, latency = pipe.execute()
+        fails = int(fails or 0)
+        state = "open" if is_open else ("half_open" if fails >= self.policy.threshold
+                                        else "closed")
+        found = {"state": state, "consecutive_failures": fails,
+                 "latency_ms": round(float(latency) * 1000, 1) if latency else None}
+        if is_open and ttl and ttl > 0:
+            found["retry_in_seconds"] = round(ttl / 1000, 1)
+        return found
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else value
