@@ -50,7 +50,7 @@ class ApiKey(db.Model):
 
 class LedgerAccount(db.Model):
     """One balance of the double-entry ledger: a customer's `available` or `held` money,
-    or a system account (`revenue`, `grants`). `balance` always equals the sum of its entries."""
+    or `spent`, or a system account (`grants`, `payments`, `bonuses`). `balance` always equals the sum of its entries."""
 
     __tablename__ = "ledger_accounts"
     __table_args__ = (

@@ -44,16 +44,19 @@ def split(held_amount: int, cost: int) -> Settlement:
 
 def settle(session: Session, account_id: int, job_id: uuid.UUID, held_amount: int,
            cost: int) -> Settlement:
-    """Capture `cost` (capped at the hold) to revenue and refund the rest, once per job."""
+    """Capture `cost` (capped at the hold) as spent and refund the rest, once per job."""
     result = split(held_amount, cost)
-    captured, refunded = result.captured, result.refunded
-    held = ledger.ledger_account(session, account_id, "held")
-    if captured:
-        revenue = ledger.ledger_account(session, None, "revenue")
-        ledger.transfer(session, "capture", str(job_id), held, revenue, captured, job_id=job_id)
-    if refunded:
-        available = ledger.ledger_account(session, account_id, "available")
-        ledger.transfer(session, "refund", str(job_id), held, available, refunded, job_id=job_id)
+    available, held = ledger.customer_accounts(session, account_id)
+    spent = ledger.ledger_account(session, account_id, "spent")
+    # Capture and refund touch three rows; taking them in id order, as every other money
+    # movement does, is what keeps a settlement and a concurrent submit from deadlocking.
+    ledger.lock(session, [available, held, spent])
+    if result.captured:
+        ledger.transfer(session, "capture", str(job_id), held, spent, result.captured,
+                        job_id=job_id)
+    if result.refunded:
+        ledger.transfer(session, "refund", str(job_id), held, available, result.refunded,
+                        job_id=job_id)
     return result
 
 

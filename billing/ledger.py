@@ -1,10 +1,12 @@
 """The double-entry ledger: every balance change is a balanced transaction of entries.
 
-Each customer has two ledger accounts: `available` (what they can spend) and `held` (money
-reserved for running jobs). System accounts: `grants` (operator credit), `payments` (money paid
-in by card) and `bonuses` (package bonuses) may go negative; `revenue` may not. A
-transaction's (kind, reference) is unique, so posting it twice changes nothing; a balance
-moves only through a conditional UPDATE that refuses to go below zero.
+Each customer has three ledger accounts: `available` (what they can spend), `held` (money
+reserved for running jobs) and `spent` (captured charges: our revenue is the sum of every
+`spent`, kept per customer so settlements never queue on one hot row). System accounts:
+`grants` (operator credit), `payments` (money paid in by card) and `bonuses` (package bonuses)
+may go negative. A transaction's (kind, reference) is unique, so posting it twice changes
+nothing; a balance moves only through a conditional UPDATE that refuses to go below zero, and
+rows are locked in id order so concurrent movements cannot deadlock.
 """
 from __future__ import annotations
 
@@ -14,8 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-SYSTEM_ACCOUNTS = {"grants": True, "revenue": False, "payments": True,  # kind -> may go negative
-                   "bonuses": True}
+SYSTEM_ACCOUNTS = {"grants": True, "payments": True, "bonuses": True}  # kind -> may go negative
 
 
 class InsufficientFunds(Exception):
@@ -53,6 +54,12 @@ def customer_accounts(session: Session, owner_id: int) -> tuple[int, int]:
     if len(found) < 2:
         found = {kind: ledger_account(session, owner_id, kind) for kind in ("available", "held")}
     return found["available"], found["held"]
+
+
+def lock(session: Session, ledger_account_ids: list[int]) -> None:
+    """Lock these ledger accounts for the transaction, lowest id first."""
+    session.execute(text("SELECT id FROM ledger_accounts WHERE id = ANY(:ids) ORDER BY id "
+                         "FOR UPDATE"), {"ids": sorted(set(ledger_account_ids))})
 
 
 def _find_account(session: Session, owner_id: int | None, kind: str) -> int | None:

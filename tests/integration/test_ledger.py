@@ -114,3 +114,39 @@ def test_grant_command_refuses_floats_of_precision_and_unknown_emails(app, db_se
                                "--reason", "x"]).exit_code != 0
     assert ledger.check(db_session) == []
     assert ledger.balance(db_session, acct) == 0
+
+
+def test_concurrent_holds_and_settlements_on_one_account_never_deadlock(app, db_session):
+    """Submits lock available then held; a settlement touches held, spent and available. All
+    take rows in id order, so a mix of both on one account neither deadlocks nor drifts."""
+    import threading
+
+    from app.extensions import db
+
+    acct = _account(db_session, "busy@example.com")
+    accounts.grant(db_session, acct, 10_000_000, "g7", "welcome")
+    db_session.commit()
+    errors = []
+
+    def churn(rounds: int) -> None:
+        with app.app_context():
+            try:
+                for _ in range(rounds):
+                    job = _job(db.session, acct, 20_000)
+                    accounts.hold(db.session, acct, job, 20_000)
+                    db.session.commit()
+                    accounts.settle(db.session, acct, job, 20_000, cost=7_000)
+                    db.session.commit()
+            except Exception as exc:  # a deadlock would land here
+                errors.append(exc)
+            finally:
+                db.session.remove()
+    threads = [threading.Thread(target=churn, args=(15,)) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert ledger.balance(db_session, acct) == 10_000_000 - 6 * 15 * 7_000
+    assert ledger.balance(db_session, acct, "spent") == 6 * 15 * 7_000
+    assert ledger.check(db_session) == []

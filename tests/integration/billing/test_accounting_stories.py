@@ -78,12 +78,10 @@ def test_top_up_with_bonus_then_hold_settle_with_discount_and_refund(app, client
     history = data(client.get("/account/jobs", headers=auth(key)))["jobs"][0]
     assert (history["cost_usd"], history["refunded"], history["discount_percent"]) == \
         (Decimal("0.00285"), True, 5)
-    # 4. The books: the customer is down exactly what was captured, revenue is up by it.
+    # 4. The books: the customer is down exactly what was captured, and it is booked as spent.
     assert ledger.balance(db_session, acct) == 115_000_000 - 2_850
     assert ledger.balance(db_session, acct, "held") == 0
-    revenue = ledger.ledger_account(db_session, None, "revenue")
-    assert db_session.execute(text("SELECT balance FROM ledger_accounts WHERE id = :id"),
-                              {"id": revenue}).scalar() == 2_850
+    assert ledger.balance(db_session, acct, "spent") == 2_850
     assert ledger.check(db_session) == []
 
 
