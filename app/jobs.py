@@ -75,7 +75,7 @@ def _insufficient(account_id: int, needed: int) -> ApiError:
 
 
 def submit_job(catalog: Catalog, backends: dict, account_id: int, body,
-               priority: str | None = None) -> Submitted:
+               priority: str | None = None, lifecycle: dict | None = None) -> Submitted:
     """Validate and price the request, then hold the estimate and write the job atomically."""
     request = schemas.load(schemas.RunRequest(), body)
     service = _service(catalog, request["service"])
@@ -90,7 +90,8 @@ def submit_job(catalog: Catalog, backends: dict, account_id: int, body,
               family=service.family, model=model, status="queued", input=data,
               webhook_url=request.get("webhook_url"),
               priority=priority if priority in PRIORITIES else None,
-              estimated_cost=cost, hold_amount=cost)
+              estimated_cost=cost, hold_amount=cost,
+              webhook_events=request.get("webhook_events"), **(lifecycle or {}))
     db.session.add(job)
     try:
         db.session.flush()

@@ -84,6 +84,10 @@ class RunRequest(Schema):
     service = fields.String(required=True, validate=validate.Length(min=1, max=64))
     input = fields.Dict(required=True)
     webhook_url = fields.String(validate=[_url, validate.Length(max=2048)], allow_none=True)
+    # job.completed / job.failed / job.cancelled are always sent; job.started on request.
+    webhook_events = fields.List(fields.String(validate=validate.OneOf(
+        ("job.started", "job.completed", "job.failed", "job.cancelled"))),
+        validate=validate.Length(max=4), allow_none=True)
 
 
 class RegisterRequest(Schema):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from app import lifecycle
 from app.catalog import Catalog
 from app.models import JobAttempt, StoredFile
 from providers.base import Result
@@ -50,11 +51,22 @@ def claim(session: Session, job_id: uuid.UUID, lease_seconds: int, max_deliverie
     return Claim(job_id, row.deliveries, row.service, row.model, row.input)
 
 
+class JobStopped(Exception):
+    """Raised between attempts when the job was cancelled or passed its deadline."""
+
+    def __init__(self, error: str):
+        super().__init__(error)
+        self.error = error
+
+
 def _record(session: Session, job_id: uuid.UUID):
     def record(attempt: Attempt) -> None:
         session.add(JobAttempt(job_id=job_id, backend=attempt.backend, outcome=attempt.outcome,
                                error=attempt.error, seconds=attempt.seconds))
         session.commit()
+        # Between attempts is where a cancel takes effect; a result already made is kept.
+        if attempt.outcome != "ok" and (reason := lifecycle.should_stop(session, job_id)):
+            raise JobStopped(reason)
     return record
 
 
@@ -100,8 +112,13 @@ def execute(session: Session, catalog: Catalog, backends: dict, claimed: Claim,
     """Run a claimed job to a final status; returns it, or None if the job was taken over."""
     service = catalog.get(claimed.service)
     try:
+        if reason := lifecycle.should_stop(session, claimed.job_id):
+            raise JobStopped(reason)
         result, _step = run_chain(service, claimed.input, claimed.model, backends,
                                   _record(session, claimed.job_id), policy)
+    except JobStopped as exc:  # nothing was produced, so nothing is charged
+        ok = _finish(session, claimed, "cancelled", error=exc.error)
+        return "cancelled" if ok else None
     except ChainFailed as exc:
         error = {"message": exc.message, "code": "invalid_input" if exc.permanent
                  else "backends_failed"}

@@ -6,6 +6,7 @@ import uuid
 from celery import shared_task
 from flask import current_app
 
+from app import lifecycle, notifications
 from app.catalog import load_catalog
 from app.extensions import db
 from billing.settlement import settle_job as settle
@@ -18,21 +19,32 @@ from .sweeper import sweep as sweep_jobs
 def run_job(job_id: str) -> str | None:
     """Claim and run one job, then ask the billing worker to settle it."""
     config = current_app.config
+    services = notifications.Services.of(current_app)
+    if lifecycle.abort_if_expired(db.session, uuid.UUID(job_id)):  # Cancel-After passed
+        notifications.job_finished(db.session, services, uuid.UUID(job_id))
+        settle_job.delay(job_id)
+        return "cancelled"
     claimed = execute.claim(db.session, uuid.UUID(job_id), config["JOB_LEASE_SECONDS"],
                             config["JOB_MAX_DELIVERIES"])
     if claimed is None:
         return None  # a duplicate delivery, or the job is already final
+    notifications.job_started(db.session, services, claimed.job_id)
     status = execute.execute(db.session, load_catalog(), current_app.extensions["backends"],
                              claimed)
     if status is not None:
+        notifications.job_finished(db.session, services, claimed.job_id)
         settle_job.delay(job_id)
     return status
 
 
 @shared_task(name="workers.settle_job")
 def settle_job(job_id: str) -> bool:
-    """Settle a finished job; True if this delivery did it."""
-    return settle(db.session, load_catalog(), uuid.UUID(job_id)) is not None
+    """Settle a finished job, then send its final webhook; True if this delivery settled it."""
+    settled = settle(db.session, load_catalog(), uuid.UUID(job_id)) is not None
+    # Also on a redelivery: the event's unique key makes this a no-op once it exists.
+    notifications.job_settled(db.session, notifications.Services.of(current_app),
+                              uuid.UUID(job_id))
+    return settled
 
 
 @shared_task(name="workers.sweep")
