@@ -182,3 +182,26 @@ def test_submit_refuses_private_webhook_urls_and_changes_nothing(app, client, db
                                     "webhook_events": ["job.exploded"]}, headers=auth(key))
     assert bad.status_code == 400 and bad.get_json()["field"].startswith("webhook_events")
     assert counts(db_session) == before
+
+
+def test_budget_alerts_fire_once_a_day_when_the_balance_is_low(app, client, db_session):
+    key = register(client, "budget@example.com")
+    grant(app, "budget@example.com", "2")
+    account_id = _account_id(db_session, "budget@example.com")
+    with Receiver() as receiver:
+        response = client.put("/account/alerts", headers=auth(key), json={
+            "webhook_url": receiver.url, "balance_below_usd": "5.00"})
+        assert response.status_code == 200, response.get_json()
+        services = notifications.Services.of(app)
+        for _ in range(2):  # a second settlement the same day sends nothing new
+            notifications.budget_alerts(db_session, services, account_id)
+        [logged] = _log(client, key)
+        assert logged["event_type"] == "account.balance_low"
+        webhooks.attempt(db_session, logged["id"], QUICK)
+    [request] = receiver.requests
+    secret = client.get("/account/webhook-secret", headers=auth(key)).get_json()["secret"]
+    body = Webhook(secret).verify(request["body"], request["headers"])
+    assert body["data"]["balance_usd"] == 2 and body["data"]["threshold_usd"] == 5
+    bad = client.put("/account/alerts", headers=auth(key),
+                     json={"webhook_url": receiver.url, "balance_below_usd": 5})
+    assert bad.status_code == 400 and bad.get_json()["field"] == "balance_below_usd"
