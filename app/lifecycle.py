@@ -20,6 +20,7 @@ from .models import FINAL_STATUSES, Job
 
 MAX_WAIT_SECONDS = 60
 POLL_SECONDS = 2.0  # the row is re-read at least this often, should a notification be lost
+SETTLE_GRACE_SECONDS = 5.0  # after the final status, how long to wait for the final cost
 CANCELLED = json.dumps({"message": "the job was cancelled", "code": "cancelled"})
 DEADLINE = json.dumps({"message": "the job passed its Cancel-After deadline",
                        "code": "deadline_exceeded"})
@@ -144,17 +145,27 @@ def wait_for_change(pubsub, timeout: float) -> None:
             return
 
 
+def ended(job: Job, final_since: float | None, now: float) -> bool:
+    """A job has ended for a waiter once it is settled (its cost is final), or SETTLE_GRACE
+    seconds after its final status should billing be slow."""
+    return job.settled_at is not None or (
+        final_since is not None and now - final_since >= SETTLE_GRACE_SECONDS)
+
+
 def wait_for_final(session: Session, redis, job: Job, timeout: float) -> Job:
-    """Wait up to `timeout` seconds for the job to reach a final status; returns it fresh."""
+    """Wait up to `timeout` seconds for the job to end (see `ended`); returns it fresh."""
     deadline = time.monotonic() + timeout
+    final_since = None
     pubsub = redis.pubsub()
     try:
-        pubsub.subscribe(channel(job.id))  # subscribe first, then read: no finish is missed
+        pubsub.subscribe(channel(job.id))  # subscribe first, then read: no change is missed
         while True:
             session.refresh(job)
-            left = deadline - time.monotonic()
-            if job.status in FINAL_STATUSES or left <= 0:
+            now = time.monotonic()
+            if job.status in FINAL_STATUSES:
+                final_since = final_since or now
+            if ended(job, final_since, now) or now >= deadline:
                 return job
-            wait_for_change(pubsub, min(left, POLL_SECONDS))
+            wait_for_change(pubsub, min(deadline - now, POLL_SECONDS))
     finally:
         pubsub.close()

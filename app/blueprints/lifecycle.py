@@ -17,7 +17,6 @@ from .jobs import find_job, job_view
 
 bp = Blueprint("lifecycle", __name__)
 STREAM_MAX_SECONDS = 600  # a client reconnects after this; a web worker is not held forever
-SETTLE_GRACE_SECONDS = 5  # after the final status, wait this long for the cost to be final
 
 
 def _owned(job_id: str) -> Job:
@@ -54,12 +53,13 @@ def _events(job: Job):
         while True:
             db.session.refresh(job)
             yield _event("status", job_view(job))
+            now = time.monotonic()
             if job.status in FINAL_STATUSES:
-                final_since = final_since or time.monotonic()
-                if job.settled_at or time.monotonic() - final_since > SETTLE_GRACE_SECONDS:
-                    yield _event("end", {"status": job.status})
-                    return
-            if time.monotonic() - started > STREAM_MAX_SECONDS:
+                final_since = final_since or now
+            if lifecycle.ended(job, final_since, now):
+                yield _event("end", {"status": job.status})
+                return
+            if now - started > STREAM_MAX_SECONDS:
                 yield _event("timeout", {"status": job.status, "reconnect": True})
                 return
             lifecycle.wait_for_change(pubsub, lifecycle.POLL_SECONDS)

@@ -178,6 +178,9 @@ def test_submit_refuses_private_webhook_urls_and_changes_nothing(app, client, db
         response = client.post("/run", json={**EMBED, "webhook_url": url}, headers=auth(key))
         assert response.status_code == 400, url
         assert response.get_json()["code"] == "invalid_webhook_url"
+    for url in ("data:text/plain,hi", "file:///etc/passwd", "gopher://example.com/"):
+        response = client.post("/run", json={**EMBED, "webhook_url": url}, headers=auth(key))
+        assert response.status_code == 400 and response.get_json()["field"] == "webhook_url"
     bad = client.post("/run", json={**EMBED, "webhook_url": "https://example.com/h",
                                     "webhook_events": ["job.exploded"]}, headers=auth(key))
     assert bad.status_code == 400 and bad.get_json()["field"].startswith("webhook_events")
