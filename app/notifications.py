@@ -96,5 +96,5 @@ def missing_final_events(session: Session, grace_seconds: int = 30) -> list[uuid
         "SELECT j.id FROM jobs j WHERE j.webhook_url IS NOT NULL AND j.settled_at IS NOT NULL "
         "AND j.settled_at < now() - make_interval(secs => :grace) "
         "AND j.settled_at > now() - interval '1 day' AND NOT EXISTS (SELECT 1 FROM "
-        "webhook_deliveries d WHERE d.event_key = j.id::text || ':job.' || j.status)"),
-        {"grace": grace_seconds}).scalars().all()
+        "webhook_deliveries d WHERE d.event_key = j.id::text || :sep || j.status)"),
+        {"grace": grace_seconds, "sep": ":job."}).scalars().all()

@@ -1,16 +1,21 @@
 """Webhooks end to end: signed job events to a local receiver, retries, the delivery log."""
+import json
 import uuid
+from decimal import Decimal
 
 from flask import g
 from sqlalchemy import select, text
 from standardwebhooks import Webhook
 
-from app import notifications, webhooks
-from app.models import Account, WebhookDelivery
+from app import lifecycle, notifications, webhooks
+from app.catalog import load_catalog
+from app.models import Account, Job, WebhookDelivery
+from billing.settlement import settle_job
 from tests.helpers import auth, counts, data, grant, register
 from tests.integration.conftest import wait_for
 from tests.needs import require_module
 from tests.receiver import Receiver
+from workers.lifecycle_tasks import sweep_lifecycle
 
 EMBED = {"service": "embedding-l4", "input": {"text": ["hello"]}}
 QUICK = webhooks.DeliverySettings(schedule=(0, 0, 0, 0), timeout=5, allow_private=True)
@@ -36,10 +41,10 @@ def test_job_events_are_signed_and_verify_with_the_standardwebhooks_package(
     with Receiver() as receiver:
         body = {**EMBED, "webhook_url": receiver.url, "webhook_events": ["job.started"]}
         job_id = client.post("/run", json=body, headers=auth(key)).get_json()["job_id"]
-        wait_for(lambda: len(receiver.requests) == 2)
+        wait_for(lambda: _all_delivered(db_session, 2))
     events = {}
     for request in receiver.requests:
-        parsed = Webhook(secret).verify(request["body"], request["headers"])
+        parsed = _verified(secret, request)
         events[parsed["type"]] = parsed
     assert set(events) == {"job.started", "job.completed"}
     done = events["job.completed"]["data"]
@@ -73,7 +78,7 @@ def test_receiver_down_twice_then_up_is_delivered_on_the_third_try(app, client, 
     ids = {r["headers"]["webhook-id"] for r in receiver.requests}
     assert len(receiver.requests) == 3 and len(ids) == 1
     for request in receiver.requests:
-        Webhook(secret).verify(request["body"], request["headers"])
+        _verified(secret, request)
     [logged] = _log(client, key)
     assert logged["webhook_id"] in ids and logged["status"] == "delivered"
     assert [(a["number"], a["status_code"], a["error"]) for a in logged["attempts"]] == \
@@ -95,6 +100,18 @@ def test_the_worker_retries_a_refused_connection_on_the_schedule(app, client, db
     finally:
         receiver.close()
     assert _attempts(db_session, delivery) == 2 and len(receiver.requests) == 1
+
+
+def _verified(secret, request) -> dict:
+    """The body, once the standardwebhooks package accepted its signature (money as Decimal)."""
+    Webhook(secret).verify(request["body"], request["headers"], json_parse=False)
+    return json.loads(request["body"], parse_float=Decimal)
+
+
+def _all_delivered(session, count):
+    session.commit()
+    return session.execute(text("SELECT count(*) FROM webhook_deliveries "
+                                "WHERE status = 'delivered'")).scalar() == count
 
 
 def _attempts(session, delivery_id):
@@ -126,7 +143,7 @@ def test_gone_stops_and_retry_after_is_honoured(app, client, db_session):
 
 
 def test_rotation_signs_with_old_and_new_secret_and_replay_resends_the_same_id(
-        app, client, db_session):
+        app, client, db_session, worker):
     key = register(client, "rotate@example.com")
     account_id = _account_id(db_session, "rotate@example.com")
     old = client.get("/account/webhook-secret", headers=auth(key)).get_json()["secret"]
@@ -137,16 +154,19 @@ def test_rotation_signs_with_old_and_new_secret_and_replay_resends_the_same_id(
     with Receiver() as receiver:
         delivery = webhooks.record_account_event(db_session, account_id, receiver.url, "t:4",
                                                  "account.test", {})
-        webhooks.attempt(db_session, delivery, QUICK)
+        webhooks.send(app.extensions["celery"], delivery)
+        wait_for(lambda: _status(db_session, delivery) == "delivered")
         replayed = client.post(f"/account/webhooks/deliveries/{delivery}/replay",
                                headers=auth(key))
         assert replayed.status_code == 202
-        webhooks.attempt(db_session, delivery, QUICK)  # what the worker does with the task
+        wait_for(lambda: _attempts(db_session, delivery) == 2
+                 and _status(db_session, delivery) == "delivered")
     first, second = receiver.requests
     assert first["headers"]["webhook-id"] == second["headers"]["webhook-id"]
+    assert first["body"] == second["body"]
     assert len(first["headers"]["webhook-signature"].split(" ")) == 2
     for secret in (old, new):
-        Webhook(secret).verify(first["body"], first["headers"])
+        _verified(secret, first)
     other = register(client, "other@example.com")
     g.pop("account", None)  # the fixture's app context outlives requests; forget the last key
     assert client.post(f"/account/webhooks/deliveries/{delivery}/replay",
@@ -187,10 +207,12 @@ def test_submit_refuses_private_webhook_urls_and_changes_nothing(app, client, db
     assert counts(db_session) == before
 
 
-def test_budget_alerts_fire_once_a_day_when_the_balance_is_low(app, client, db_session):
+def test_budget_alerts_fire_once_a_day_when_the_balance_is_low(app, client, db_session,
+                                                                worker):
     key = register(client, "budget@example.com")
     grant(app, "budget@example.com", "2")
     account_id = _account_id(db_session, "budget@example.com")
+    secret = client.get("/account/webhook-secret", headers=auth(key)).get_json()["secret"]
     with Receiver() as receiver:
         response = client.put("/account/alerts", headers=auth(key), json={
             "webhook_url": receiver.url, "balance_below_usd": "5.00"})
@@ -198,13 +220,37 @@ def test_budget_alerts_fire_once_a_day_when_the_balance_is_low(app, client, db_s
         services = notifications.Services.of(app)
         for _ in range(2):  # a second settlement the same day sends nothing new
             notifications.budget_alerts(db_session, services, account_id)
-        [logged] = _log(client, key)
-        assert logged["event_type"] == "account.balance_low"
-        webhooks.attempt(db_session, logged["id"], QUICK)
+        wait_for(lambda: _all_delivered(db_session, 1))
+    [logged] = _log(client, key)
+    assert logged["event_type"] == "account.balance_low" and logged["status"] == "delivered"
     [request] = receiver.requests
-    secret = client.get("/account/webhook-secret", headers=auth(key)).get_json()["secret"]
-    body = Webhook(secret).verify(request["body"], request["headers"])
+    body = _verified(secret, request)
     assert body["data"]["balance_usd"] == 2 and body["data"]["threshold_usd"] == 5
     bad = client.put("/account/alerts", headers=auth(key),
                      json={"webhook_url": receiver.url, "balance_below_usd": 5})
     assert bad.status_code == 400 and bad.get_json()["field"] == "balance_below_usd"
+
+
+def test_the_sweep_records_a_final_event_a_dying_worker_left_out(app, client, db_session,
+                                                                 worker, monkeypatch):
+    require_module("tokenizers")
+    monkeypatch.setattr("app.jobs.send_job", lambda job: None)  # stays queued
+    key = register(client, "sweephook@example.com")
+    grant(app, "sweephook@example.com", "1")
+    with Receiver() as receiver:
+        job_id = client.post("/run", json={**EMBED, "webhook_url": receiver.url},
+                             headers=auth(key)).get_json()["job_id"]
+        # Cancelled and settled, but the process died before recording the webhook event.
+        job = db_session.get(Job, uuid.UUID(job_id))
+        lifecycle.cancel_job(db_session, job)
+        settle_job(db_session, load_catalog(), job.id)
+        assert notifications.missing_final_events(db_session) == []  # within the grace
+        db_session.execute(text("UPDATE jobs SET settled_at = now() - interval '1 minute'"))
+        db_session.commit()
+        assert sweep_lifecycle()["events"] == 1
+        wait_for(lambda: _all_delivered(db_session, 1))
+        assert sweep_lifecycle()["events"] == 0
+    secret = client.get("/account/webhook-secret", headers=auth(key)).get_json()["secret"]
+    event = _verified(secret, receiver.requests[0])
+    assert event["type"] == "job.cancelled"
+    assert event["data"]["refund_amount_usd"] == Decimal("0.01")
