@@ -43,15 +43,18 @@ def _event(name: str, body: dict) -> str:
     return f"event: {name}\ndata: {current_app.json.dumps(body)}\n\n"
 
 
-def _events(job: Job):
-    """Yield the status object at each change (and every few seconds) until the job ends."""
+def _events(job_id):
+    """Yield the status object at each change (and every few seconds) until the job ends.
+
+    It runs after the view returned, maybe with another session: it loads the job itself.
+    """
     started = time.monotonic()
     final_since = None
     pubsub = current_app.extensions["redis"].pubsub()
     try:
-        pubsub.subscribe(lifecycle.channel(job.id))
+        pubsub.subscribe(lifecycle.channel(job_id))
         while True:
-            db.session.refresh(job)
+            job = db.session.get(Job, job_id, populate_existing=True)
             yield _event("status", job_view(job))
             now = time.monotonic()
             if job.status in FINAL_STATUSES:
@@ -70,5 +73,5 @@ def _events(job: Job):
 @bp.get("/status/<job_id>/stream")
 def stream(job_id: str):
     job = find_job(job_id)
-    return Response(stream_with_context(_events(job)), mimetype="text/event-stream",
+    return Response(stream_with_context(_events(job.id)), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
