@@ -56,7 +56,7 @@ def _stripe_client(config):
 
 
 def _register_blueprints(app: Flask) -> None:
-    from .blueprints import account, catalog, files, health, jobs, payments
+    from .blueprints import account, catalog, files, health, jobs, lifecycle, payments, webhooks
 
-    for module in (jobs, account, catalog, health, files, payments):
+    for module in (jobs, account, catalog, health, files, payments, lifecycle, webhooks):
         app.register_blueprint(module.bp)

@@ -95,10 +95,11 @@ def accepted_body(job: Job) -> str:
 
 
 def submit_job(catalog: Catalog, backends: dict, account_id: int, body,
-               priority: str | None = None, idempotency_key: str | None = None) -> Submitted:
+               priority: str | None = None, idempotency_key: str | None = None,
+               lifecycle: dict | None = None) -> Submitted:
     """In one transaction: claim the idempotency key (or replay), validate and price the
     request, check the daily limit, hold the discounted estimate and write the job; send it
-    after commit."""
+    after commit. `lifecycle` holds the job's deadline fields from request headers."""
     try:
         claimed = None
         if idempotency_key is not None:
@@ -106,7 +107,7 @@ def submit_job(catalog: Catalog, backends: dict, account_id: int, body,
             if isinstance(claimed, idempotency.Replay):
                 db.session.rollback()
                 return Submitted(response=claimed.response, replayed=True)
-        job = _write_job(catalog, backends, account_id, body, priority)
+        job = _write_job(catalog, backends, account_id, body, priority, lifecycle)
         response = accepted_body(job)
         if claimed is not None:
             idempotency.remember(db.session, claimed, job.id, response)
@@ -119,7 +120,7 @@ def submit_job(catalog: Catalog, backends: dict, account_id: int, body,
 
 
 def _write_job(catalog: Catalog, backends: dict, account_id: int, body,
-               priority: str | None) -> Job:
+               priority: str | None, lifecycle: dict | None = None) -> Job:
     request = schemas.load(schemas.RunRequest(), body)
     service = _service(catalog, request["service"])
     data = schemas.load(schemas.input_schema(service), request["input"], prefix="input.")
@@ -138,7 +139,8 @@ def _write_job(catalog: Catalog, backends: dict, account_id: int, body,
               family=service.family, model=model, status="queued", input=data,
               webhook_url=request.get("webhook_url"),
               priority=priority if priority in PRIORITIES else None,
-              estimated_cost=cost, hold_amount=cost, discount_percent=percent)
+              estimated_cost=cost, hold_amount=cost, discount_percent=percent,
+              webhook_events=request.get("webhook_events"), **(lifecycle or {}))
     db.session.add(job)
     try:
         db.session.flush()

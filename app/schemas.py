@@ -38,6 +38,11 @@ def _url(value: str) -> None:
         raise ValidationError("Must be an https:// URL or a data: URI.")
 
 
+def _http_url(value: str) -> None:
+    if not value.lower().startswith(("https://", "http://")):
+        raise ValidationError("Must be an https:// URL.")
+
+
 def _validators(rules: dict) -> list:
     found = []
     if "enum" in rules:
@@ -83,7 +88,11 @@ class RunRequest(Schema):
 
     service = fields.String(required=True, validate=validate.Length(min=1, max=64))
     input = fields.Dict(required=True)
-    webhook_url = fields.String(validate=[_url, validate.Length(max=2048)], allow_none=True)
+    webhook_url = fields.String(validate=[_http_url, validate.Length(max=2048)], allow_none=True)
+    # job.completed / job.failed / job.cancelled are always sent; job.started on request.
+    webhook_events = fields.List(fields.String(validate=validate.OneOf(
+        ("job.started", "job.completed", "job.failed", "job.cancelled"))),
+        validate=validate.Length(max=4), allow_none=True)
 
 
 class RegisterRequest(Schema):

@@ -10,6 +10,7 @@ import base64
 import binascii
 import http.client
 import ipaddress
+import re
 import socket
 import ssl
 import time
@@ -25,6 +26,8 @@ RETRYABLE_4XX = (408, 429)
 CHUNK = 64 * 1024
 URL_SAFE = "/%:@!$&'()*+,;=?-._~"  # keep what is already valid in a path or query
 NAT64 = ipaddress.ip_network("64:ff9b::/96")  # IPv6 addresses a NAT64 gateway maps to IPv4
+# What inet_aton reads as an IPv4 address: 1 to 4 parts, each decimal, octal (0...) or hex (0x...)
+NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}\.?$", re.I)
 
 #: (host, port) -> addresses; tests pass their own to point names anywhere.
 Resolver = Callable[[str, int], list[str]]
@@ -88,10 +91,29 @@ def _target(url: str) -> tuple[str, str, int]:
     return scheme, host, port or (443 if scheme == "https" else 80)
 
 
+def literal_address(host: str) -> str | None:
+    """The address a numeric host names, in canonical form; None for a name to resolve.
+
+    Resolvers and browsers read 2130706433, 0x7f.1 and 017700000001 as 127.0.0.1 (inet_aton's
+    forms), so they are decoded here, never handed to a resolver that might read them otherwise.
+    """
+    try:
+        return str(ipaddress.ip_address(host.split("%", 1)[0]))
+    except ValueError:
+        pass
+    if not NUMERIC_HOST.match(host):
+        return None
+    try:
+        return socket.inet_ntoa(socket.inet_aton(host.rstrip(".")))
+    except OSError:
+        raise UnsafeUrlError(f"host {host} is not a valid address") from None
+
+
 def _checked_target(url: str, policy: UrlPolicy, resolve: Resolver) -> tuple:
     """The scheme, host, port and checked addresses of `url`; raises if any address is refused."""
     scheme, host, port = _target(url)
-    addresses = resolve(host, port)
+    literal = literal_address(host)
+    addresses = [literal] if literal else resolve(host, port)
     for address in addresses:
         reason = address_refusal(address, policy)
         if reason:
@@ -128,6 +150,21 @@ def fetch_media(url: str, policy: UrlPolicy,
             return outcome
         url = outcome
     raise PermanentProviderError(f"could not fetch {url}: more than {MAX_REDIRECTS} redirects")
+
+
+def post_once(url: str, body: bytes, headers: dict, policy: UrlPolicy,
+              resolve: Resolver = system_resolver) -> tuple[int, dict]:
+    """POST `body` to a checked, pinned address; the status and headers. Redirects are not
+    followed (a 3xx is just an answer), so a receiver cannot bounce us into private space."""
+    target = _checked_target(url, policy, resolve)
+    conn = _connect(*target, timeout=policy.timeout)
+    try:
+        conn.request("POST", _request_target(url), body=body, headers=headers)
+        resp = conn.getresponse()
+        resp.read(CHUNK)  # a few bytes of the answer at most; we only need its status
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}
+    finally:
+        conn.close()
 
 
 def _get(url: str, target: tuple, policy: UrlPolicy, deadline: float) -> tuple[bytes, str] | str:

@@ -88,11 +88,15 @@ def test_env(database_url, redis_url, stripe_api) -> dict:
 def app(test_env):
     from app import create_app
 
-    return create_app({
+    session_app = create_app({
         "SQLALCHEMY_DATABASE_URI": test_env["DATABASE_URL"],
         "REDIS_URL": test_env["REDIS_URL"], "CELERY_BROKER_URL": test_env["REDIS_URL"],
         "ALLOW_PRIVATE_URLS": True, "TESTING": True,
     })
+    # Tasks called in-process (settle_job(...), sweeps) run in this app, whatever other
+    # apps a test builds, as in a worker process.
+    session_app.extensions["celery"].set_default()
+    return session_app
 
 
 @pytest.fixture

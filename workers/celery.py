@@ -23,7 +23,9 @@ def celery_init_app(app: Flask) -> Celery:
             with app.app_context():
                 return self.run(*args, **kwargs)
 
-    celery = Celery(app.name, task_cls=FlaskTask)
+    # Not made "current": a process may build several apps (tests do), and a task proxy must
+    # never pick one up by accident. The worker entry point makes its app the default.
+    celery = Celery(app.name, task_cls=FlaskTask, set_as_current=False)
     celery.conf.update(
         broker_url=app.config["CELERY_BROKER_URL"],
         task_ignore_result=True,
@@ -31,7 +33,10 @@ def celery_init_app(app: Flask) -> Celery:
         task_default_queue="text",
         task_routes={"workers.settle_job": {"queue": "billing"},
                      "workers.auto_topup": {"queue": "billing"},
-                     "workers.sweep": {"queue": "billing"}},
+                     "workers.sweep": {"queue": "billing"},
+                     "workers.deliver_webhook": {"queue": "webhooks"},
+                     "workers.sweep_lifecycle": {"queue": "webhooks"},
+                     "workers.purge_outputs": {"queue": "billing"}},
         # At-least-once: ack after the task ran, redeliver if the worker dies mid-task.
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -41,9 +46,12 @@ def celery_init_app(app: Flask) -> Celery:
         # its lease held and does nothing, so a short value costs only a wasted message.
         broker_transport_options=_transport_options(app.config["BROKER_VISIBILITY_TIMEOUT"]),
         beat_schedule={"sweep": {"task": "workers.sweep",
-                                 "schedule": float(app.config["SWEEP_INTERVAL_SECONDS"])}},
+                                 "schedule": float(app.config["SWEEP_INTERVAL_SECONDS"])},
+                       "sweep-lifecycle": {"task": "workers.sweep_lifecycle",
+                                           "schedule": float(app.config["SWEEP_INTERVAL_SECONDS"])},
+                       "purge-outputs": {"task": "workers.purge_outputs", "schedule": float(
+                           app.config["RETENTION_INTERVAL_SECONDS"])}},
         worker_hijack_root_logger=False,
     )
-    celery.set_default()
     app.extensions["celery"] = celery
     return celery

@@ -10,17 +10,19 @@ import dataclasses
 import json
 import logging
 import secrets
-import threading
 import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from app import lifecycle
 from app.catalog import Catalog
 from app.models import JobAttempt, StoredFile
 from providers.base import Result
 from providers.router import Attempt, ChainFailed, RetryPolicy, run_chain
+
+from .lease import Heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -52,34 +54,12 @@ def claim(session: Session, job_id: uuid.UUID, lease_seconds: int, max_deliverie
     return Claim(job_id, row.deliveries, row.service, row.model, row.input, row.priority)
 
 
-class Heartbeat:
-    """Renews a claimed job's lease from a side thread while the job runs.
+class JobStopped(Exception):
+    """Raised between attempts when the job was cancelled or passed its deadline."""
 
-    A short lease makes a killed worker's job come back quickly; the heartbeat keeps a long
-    provider call from being handed to a second worker meanwhile.
-    """
-
-    def __init__(self, engine, claimed: Claim, lease_seconds: float):
-        self.engine, self.claimed, self.lease = engine, claimed, lease_seconds
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._beat, daemon=True, name="lease-heartbeat")
-
-    def _beat(self) -> None:
-        while not self.stopped.wait(self.lease / 3):
-            with self.engine.begin() as conn:
-                conn.execute(text(
-                    "UPDATE jobs SET lease_expires_at = now() + make_interval(secs => :secs) "
-                    "WHERE id = :id AND status = 'running' AND deliveries = :delivery"),
-                    {"secs": self.lease, "id": self.claimed.job_id,
-                     "delivery": self.claimed.delivery})
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc_info):
-        self.stopped.set()
-        self.thread.join()
+    def __init__(self, error: str):
+        super().__init__(error)
+        self.error = error
 
 
 def _record(session: Session, claimed: Claim):
@@ -89,6 +69,10 @@ def _record(session: Session, claimed: Claim):
                                error=attempt.error, error_class=attempt.error_class,
                                seconds=attempt.seconds))
         session.commit()
+        # Between attempts is where a cancel takes effect; a result already made is kept.
+        if attempt.outcome != "ok" and (reason := lifecycle.should_stop(session,
+                                                                        claimed.job_id)):
+            raise JobStopped(reason)
     return record
 
 
@@ -136,10 +120,15 @@ def execute(session: Session, catalog: Catalog, backends: dict, claimed: Claim,
     `health` (providers.health.BackendHealth) shares breakers and latency across workers."""
     service = catalog.get(claimed.service)
     try:
-        with Heartbeat(session.get_bind(), claimed, lease_seconds):
+        if reason := lifecycle.should_stop(session, claimed.job_id):
+            raise JobStopped(reason)
+        with Heartbeat(session.get_bind(), claimed.job_id, claimed.delivery, lease_seconds):
             result, _step = run_chain(service, claimed.input, claimed.model, backends,
                                       _record(session, claimed), policy,
                                       priority=claimed.priority, health=health)
+    except JobStopped as exc:  # nothing was produced, so nothing is charged
+        ok = _finish(session, claimed, "cancelled", error=exc.error)
+        return "cancelled" if ok else None
     except ChainFailed as exc:
         error = {"message": exc.message, "code": "invalid_input" if exc.permanent
                  else "backends_failed"}

@@ -7,6 +7,7 @@ import stripe
 from celery import shared_task
 from flask import current_app
 
+from app import lifecycle, notifications
 from app.catalog import load_catalog
 from app.extensions import db
 from billing import auto_topup as auto_topups
@@ -29,24 +30,35 @@ def retry_policy(config) -> RetryPolicy:
 def run_job(job_id: str) -> str | None:
     """Claim and run one job, then ask the billing worker to settle it."""
     config = current_app.config
+    services = notifications.Services.of(current_app)
+    if lifecycle.abort_if_expired(db.session, uuid.UUID(job_id)):  # Cancel-After passed
+        notifications.job_finished(db.session, services, uuid.UUID(job_id))
+        settle_job.delay(job_id)
+        return "cancelled"
     claimed = execute.claim(db.session, uuid.UUID(job_id), config["JOB_LEASE_SECONDS"],
                             config["JOB_MAX_DELIVERIES"])
     if claimed is None:
         return None  # a duplicate delivery, or the job is already final
+    notifications.job_started(db.session, services, claimed.job_id)
     status = execute.execute(db.session, load_catalog(), current_app.extensions["backends"],
                              claimed, config["JOB_LEASE_SECONDS"], retry_policy(config),
                              current_app.extensions["backend_health"])
     if status is not None:
+        notifications.job_finished(db.session, services, claimed.job_id)
         settle_job.delay(job_id)
     return status
 
 
 @shared_task(name="workers.settle_job")
 def settle_job(job_id: str) -> bool:
-    """Settle a finished job; True if this delivery did it. Sends an auto top-up it armed."""
+    """Settle a finished job, then send its final webhook and any auto top-up it armed; True
+    if this delivery settled it."""
     result = settle(db.session, load_catalog(), uuid.UUID(job_id))
     if result is not None and result.auto_topup_id is not None:
         auto_topup.delay(result.auto_topup_id)
+    # Also on a redelivery: the event's unique key makes this a no-op once it exists.
+    notifications.job_settled(db.session, notifications.Services.of(current_app),
+                              uuid.UUID(job_id))
     return result is not None
 
 

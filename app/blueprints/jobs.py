@@ -1,24 +1,21 @@
 """POST /run and GET /status/{job_id}."""
 from __future__ import annotations
 
-import re
 import uuid
-from datetime import datetime, timezone
 
-from flask import Blueprint, Response, current_app, request, url_for
-from sqlalchemy import select
+from flask import Blueprint, Response, current_app, request
 
-from billing.money import usd
 
+from .. import lifecycle
 from ..auth import current_account
 from ..catalog import load_catalog
 from ..errors import ApiError
 from ..extensions import db
 from ..jobs import submit_job
-from ..models import Job, JobAttempt
+from ..models import FINAL_STATUSES, Job
+from ..status import public_base, status_object
 
 bp = Blueprint("jobs", __name__)
-FILE_PATH = re.compile(r"^/files/[A-Za-z0-9_-]{20,64}$")
 
 
 def json_body():
@@ -32,64 +29,38 @@ def json_body():
 @bp.post("/run")
 def run():
     account = current_account()
+    options = lifecycle.run_options(request.headers)
     submitted = submit_job(load_catalog(), current_app.extensions["backends"], account.id,
                            json_body(), request.headers.get("X-Priority"),
-                           request.headers.get("Idempotency-Key"))
+                           request.headers.get("Idempotency-Key"), lifecycle=options.job_fields)
     headers = {"Idempotent-Replayed": "true"} if submitted.replayed else {}
+    if options.wait and not submitted.replayed:
+        return _waited(submitted.job, options.wait)
     return Response(submitted.response, 202, headers, mimetype="application/json")
 
 
-def _absolute_files(value, base: str):
-    """Turn stored /files/<token> paths into URLs on this origin."""
-    if isinstance(value, str) and FILE_PATH.match(value):
-        return base.rstrip("/") + value
-    if isinstance(value, dict):
-        return {key: _absolute_files(item, base) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_absolute_files(item, base) for item in value]
-    return value
+def _waited(job: Job, seconds: int):
+    """Prefer: wait=N: the finished job with 200, or the status so far with 202.
+
+    The request holds a web worker while it waits (a blocking Redis read, no polling loop);
+    see the README on sizing gunicorn for it.
+    """
+    job = lifecycle.wait_for_final(db.session, current_app.extensions["redis"], job, seconds)
+    body = job_view(job)
+    body["status_url"] = body["urls"]["get"]
+    code = 200 if job.status in FINAL_STATUSES else 202
+    return body, code, {"Preference-Applied": f"wait={seconds}"}
 
 
-def _progress(job: Job) -> dict:
-    now = datetime.now(timezone.utc)
-    elapsed = ((job.finished_at or now) - (job.started_at or job.created_at)).total_seconds()
-    service = load_catalog().get(job.service)
-    expected = service.estimated_seconds if service else 10.0
-    percent = {"queued": 0, "running": min(95, int(100 * elapsed / max(expected, 0.1)))}
-    return {"phase": job.status, "percent_estimate": percent.get(job.status, 100),
-            "elapsed_seconds": round(max(elapsed, 0.0), 3)}
+def job_view(job: Job) -> dict:
+    """The public JSON of a job (GET /status, the stream and the webhook body)."""
+    config = current_app.config
+    return status_object(db.session, job, public_base(config, request.host_url),
+                         config["OUTPUT_RETENTION_HOURS"])
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
-
-
-def job_view(job: Job, attempts: list[JobAttempt]) -> dict:
-    """The public JSON of a job (GET /status, and later the webhook body)."""
-    base = current_app.config["PUBLIC_BASE_URL"] or request.host_url
-    settled = job.settled_at is not None
-    return {
-        "id": str(job.id), "job_id": str(job.id), "service": job.service, "model": job.model,
-        "status": job.status, "progress": _progress(job),
-        "output": _absolute_files(job.output, base), "error": job.error, "usage": job.usage,
-        "created_at": _iso(job.created_at), "started_at": _iso(job.started_at),
-        "completed_at": _iso(job.finished_at),
-        "estimated_cost_usd": usd(job.estimated_cost),
-        "cost_usd": usd(job.actual_cost) if settled else None,
-        "refunded": bool(job.refunded_amount) if settled else False,
-        "refund_amount_usd": usd(job.refunded_amount) if settled else None,
-        "discount_percent": job.discount_percent,
-        "discount_usd": usd(job.discount_amount) if settled else None,
-        "settled": settled,
-        "attempts": [{"backend": a.backend, "outcome": a.outcome, "error": a.error,
-                      "error_class": a.error_class, "seconds": round(a.seconds, 3)}
-                     for a in attempts],
-        "urls": {"get": url_for("jobs.status", job_id=job.id, _external=True)},
-    }
-
-
-@bp.get("/status/<job_id>")
-def status(job_id: str):
+def find_job(job_id: str) -> Job:
+    """The job with this id, or 404 in the shared shape."""
     try:
         key = uuid.UUID(job_id)
     except ValueError:
@@ -98,6 +69,9 @@ def status(job_id: str):
     if job is None:
         raise ApiError(404, "job_not_found", f"No job with id '{job_id}'.",
                        "Use the job_id that POST /run returned.")
-    attempts = db.session.execute(select(JobAttempt).where(JobAttempt.job_id == job.id)
-                                  .order_by(JobAttempt.id)).scalars().all()
-    return job_view(job, attempts)
+    return job
+
+
+@bp.get("/status/<job_id>")
+def status(job_id: str):
+    return job_view(find_job(job_id))

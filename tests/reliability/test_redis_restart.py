@@ -29,15 +29,14 @@ def own_redis():
 
 
 @pytest.fixture
-def broker_app(app, test_env, own_redis, db_session):
+def broker_app(test_env, own_redis, db_session):
     """The API on the test database but on a Redis of this test's own."""
     from app import create_app
 
     url = own_redis.url
     ours = create_app({"SQLALCHEMY_DATABASE_URI": test_env["DATABASE_URL"], "REDIS_URL": url,
                        "CELERY_BROKER_URL": url, "ALLOW_PRIVATE_URLS": True})
-    yield ours
-    app.extensions["celery"].set_default()  # the session's app sends tasks again
+    return ours
 
 
 def _submit(client, key: str, count: int) -> None:

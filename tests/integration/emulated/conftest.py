@@ -43,7 +43,6 @@ def emu_app(app, emu_env):
     from app.config import load_config
 
     emulated = create_app({**load_config(emu_env), "TESTING": True})
-    app.extensions["celery"].set_default()  # the session's app stays Celery's default
     return emulated
 
 

@@ -1,0 +1,196 @@
+"""Webhook events: recorded once per (job, event) in the database, then delivered signed.
+
+A delivery row is the outbox: its unique `event_key` makes each event exist once however often
+a task is redelivered, and its `message_id` is the webhook-id every retry repeats. A claim is
+a conditional UPDATE that also pushes `next_attempt_at` out as a lease, so two workers never
+send the same attempt and a crashed one's delivery is picked up again by the sweeper.
+"""
+from __future__ import annotations
+
+import http.client
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import simplejson
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from providers.base import ProviderError
+from providers.media import UnsafeUrlError, UrlPolicy, post_once, system_resolver
+
+from . import webhook_signing
+from .models import Job, WebhookAttempt
+from .status import status_object
+
+EVENTS = ("job.started", "job.completed", "job.failed", "job.cancelled")
+FINAL_EVENTS = {"completed": "job.completed", "failed": "job.failed",
+                "cancelled": "job.cancelled"}
+LEASE_GRACE_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    """How deliveries are made: the retry schedule (seconds before attempt 1, 2, ...)."""
+
+    schedule: tuple[float, ...]
+    timeout: float
+    allow_private: bool
+
+    @classmethod
+    def from_config(cls, config) -> "DeliverySettings":
+        schedule = tuple(float(part) for part in str(config["WEBHOOK_RETRY_SCHEDULE"]).split(",")
+                         if part.strip())
+        return cls(schedule or (0.0,), float(config["WEBHOOK_TIMEOUT_SECONDS"]),
+                   bool(config["ALLOW_PRIVATE_URLS"]))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one attempt led to: the delivery's status and, when pending, the wait."""
+
+    status: str
+    delay: float | None = None
+
+
+def envelope(event_type: str, data: dict) -> str:
+    """The Standard Webhooks body: {"type", "timestamp", "data"}, money as exact numbers."""
+    moment = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+    return simplejson.dumps({"type": event_type, "timestamp": moment, "data": data},
+                            use_decimal=True, separators=(",", ":"))
+
+
+def _insert(session: Session, account_id: int, job_id, key: str, event_type: str, url: str,
+            payload: str) -> int | None:
+    """Write the delivery unless the event exists already; its id when this call wrote it."""
+    new_id = session.execute(text(
+        "INSERT INTO webhook_deliveries (account_id, job_id, event_key, event_type, message_id, "
+        "url, payload) VALUES (:acct, :job, :key, :type, :msg, :url, :payload) "
+        "ON CONFLICT (event_key) DO NOTHING RETURNING id"),
+        {"acct": account_id, "job": job_id, "key": key, "type": event_type,
+         "msg": "msg_" + uuid.uuid4().hex, "url": url, "payload": payload}).scalar()
+    session.commit()
+    return new_id
+
+
+def record_job_event(session: Session, job_id: uuid.UUID, event_type: str, base: str,
+                     retention_hours: int = 24) -> int | None:
+    """Record `event_type` for the job if it has a webhook and wants it; once per event."""
+    job = session.get(Job, job_id)
+    wanted = job is not None and job.webhook_url and (
+        event_type != "job.started" or "job.started" in (job.webhook_events or []))
+    if not wanted:
+        session.commit()
+        return None
+    payload = envelope(event_type, status_object(session, job, base, retention_hours))
+    return _insert(session, job.account_id, job.id, f"{job.id}:{event_type}", event_type,
+                   job.webhook_url, payload)
+
+
+def record_account_event(session: Session, account_id: int, url: str, key: str,
+                         event_type: str, data: dict) -> int | None:
+    """Record an account-level event (budget alerts); `key` makes it happen once."""
+    return _insert(session, account_id, None, key, event_type, url, envelope(event_type, data))
+
+
+def _claim(session: Session, delivery_id: int, lease: float):
+    row = session.execute(text(
+        "UPDATE webhook_deliveries SET attempts = attempts + 1, "
+        "next_attempt_at = now() + make_interval(secs => :lease) "
+        "WHERE id = :id AND status = 'pending' AND next_attempt_at <= now() "
+        "RETURNING id, account_id, message_id, url, payload, attempts"),
+        {"id": delivery_id, "lease": lease}).one_or_none()
+    session.commit()
+    return row
+
+
+def _post(row, signing: list[str], settings: DeliverySettings, resolve):
+    """One signed POST; (status code or None, Retry-After seconds or None, error or None)."""
+    body = row.payload.encode()
+    stamp = int(time.time())
+    headers = {"Content-Type": "application/json", "User-Agent": "gpubridge-webhooks/1",
+               "webhook-id": row.message_id, "webhook-timestamp": str(stamp),
+               "webhook-signature": webhook_signing.signature_header(
+                   signing, row.message_id, stamp, body)}
+    policy = UrlPolicy(allow_private=settings.allow_private, timeout=settings.timeout)
+    try:
+        status, answer = post_once(row.url, body, headers, policy, resolve)
+    except UnsafeUrlError:
+        raise  # refused: the caller stops retrying
+    except (ProviderError, OSError, http.client.HTTPException) as exc:
+        return None, None, getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    retry_after = answer.get("retry-after", "")
+    error = None if 200 <= status < 300 else f"HTTP {status}"
+    return status, (float(retry_after) if retry_after.isdigit() else None), error
+
+
+def decide(status_code: int | None, attempts: int, retry_after: float | None,
+           schedule: tuple[float, ...]) -> Outcome:
+    """The delivery's next state after attempt number `attempts` (pure; unit-tested)."""
+    if status_code is not None and 200 <= status_code < 300:
+        return Outcome("delivered")
+    if status_code == 410:  # Gone: the receiver asks us to stop
+        return Outcome("gone")
+    if attempts >= len(schedule):
+        return Outcome("failed")
+    delay = schedule[attempts]
+    if retry_after is not None:  # honoured, but never past the schedule's longest wait
+        delay = min(max(delay, retry_after), max(schedule))
+    return Outcome("pending", delay)
+
+
+def attempt(session: Session, delivery_id: int, settings: DeliverySettings,
+            resolve=system_resolver) -> Outcome | None:
+    """Make the delivery's next attempt if it is due; None when not due or not pending."""
+    row = _claim(session, delivery_id, settings.timeout + LEASE_GRACE_SECONDS)
+    if row is None:
+        return None
+    started = time.monotonic()
+    try:
+        code, retry_after, error = _post(row, webhook_signing.signing_secrets(
+            session, row.account_id), settings, resolve)
+        outcome = decide(code, row.attempts, retry_after, settings.schedule)
+    except UnsafeUrlError as exc:
+        code, error, outcome = None, exc.message, Outcome("failed")
+    latency = int((time.monotonic() - started) * 1000)
+    session.add(WebhookAttempt(delivery_id=row.id, number=row.attempts, status_code=code,
+                               latency_ms=latency, error=error))
+    _settle_delivery(session, row.id, outcome)
+    return outcome
+
+
+def _settle_delivery(session: Session, delivery_id: int, outcome: Outcome) -> None:
+    final = outcome.status != "pending"
+    session.execute(text(
+        "UPDATE webhook_deliveries SET status = :status, "
+        "next_attempt_at = now() + make_interval(secs => :delay), "
+        "finished_at = CASE WHEN :final THEN now() ELSE NULL END WHERE id = :id"),
+        {"status": outcome.status, "delay": outcome.delay or 0, "final": final,
+         "id": delivery_id})
+    session.commit()
+
+
+def replay(session: Session, account_id: int, delivery_id: int) -> bool:
+    """Queue a finished delivery once more, same webhook-id and body; False if not possible."""
+    done = session.execute(text(
+        "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = now(), "
+        "finished_at = NULL WHERE id = :id AND account_id = :acct AND status <> 'pending' "
+        "AND payload IS NOT NULL RETURNING id"),
+        {"id": delivery_id, "acct": account_id}).scalar()
+    session.commit()
+    return done is not None
+
+
+def due_deliveries(session: Session, grace: float = 5.0) -> list[int]:
+    """Pending deliveries whose time came (grace: a scheduled task may be just about to run)."""
+    return session.execute(text(
+        "SELECT id FROM webhook_deliveries WHERE status = 'pending' "
+        "AND next_attempt_at <= now() - make_interval(secs => :grace) ORDER BY id LIMIT 500"),
+        {"grace": grace}).scalars().all()
+
+
+def send(celery, delivery_id: int, countdown: float = 0) -> None:
+    """Hand a delivery to the webhooks workers."""
+    celery.send_task("workers.deliver_webhook", args=[delivery_id], queue="webhooks",
+                     countdown=countdown or None)
