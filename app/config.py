@@ -12,6 +12,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PROVIDER_BACKENDS = ("GROQ", "DEEPINFRA", "FIREWORKS", "TOGETHER", "REPLICATE", "JINA", "RUNPOD")
 DEV_SECRET_KEY = "dev-only-not-secret"
 DEFAULT_WEBHOOK_SCHEDULE = "0,5,300,1800,7200,18000,36000"
+# USDC on Base, as the reference service uses it.
+BASE_CHAIN_ID = 8453
+BASE_USDC = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"
 
 
 class ConfigError(RuntimeError):
@@ -61,6 +64,26 @@ def _backends(env) -> dict[str, dict]:
     }
 
 
+def _x402(env) -> dict:
+    """The chain, token and recipient of x402 payments and USDC top-ups (off without PAY_TO)."""
+    return {
+        "X402_RPC_URL": env.get("X402_RPC_URL") or "https://mainnet.base.org",
+        "X402_CHAIN_ID": _int(env, "X402_CHAIN_ID", BASE_CHAIN_ID),
+        "X402_NETWORK": env.get("GPUBRIDGE_X402_NETWORK") or "base",
+        "X402_USDC_ADDRESS": env.get("X402_USDC_ADDRESS") or BASE_USDC,
+        "X402_TOKEN_NAME": env.get("GPUBRIDGE_X402_TOKEN_NAME") or "USD Coin",
+        "X402_TOKEN_VERSION": env.get("GPUBRIDGE_X402_TOKEN_VERSION") or "2",
+        "X402_PAY_TO": env.get("X402_PAY_TO") or None,
+        "X402_SANCTIONS_ORACLE": env.get("X402_SANCTIONS_ORACLE") or None,
+        "X402_SETTLER_KEY": env.get("X402_SETTLER_KEY") or None,
+        "X402_REQUIRE_SIGNATURE": _bool(env.get("GPUBRIDGE_X402_REQUIRE_SIGNATURE")),
+        "X402_MAX_AGE_SECONDS": _int(env, "GPUBRIDGE_X402_MAX_AGE_SECONDS", 300),
+        "X402_MAX_TIMEOUT_SECONDS": _int(env, "GPUBRIDGE_X402_MAX_TIMEOUT_SECONDS", 300),
+        "CRYPTO_DEPOSIT_TTL_SECONDS": _int(env, "GPUBRIDGE_CRYPTO_DEPOSIT_TTL_SECONDS", 86400),
+        "CRYPTO_WATCH_INTERVAL_SECONDS": _int(env, "GPUBRIDGE_CRYPTO_WATCH_INTERVAL_SECONDS", 30),
+    }
+
+
 def load_config(env=None) -> dict:
     """The Flask config mapping built from `env` (default: the process environment)."""
     env = os.environ if env is None else env
@@ -86,6 +109,7 @@ def load_config(env=None) -> dict:
         "WEBHOOK_RETRY_SCHEDULE": env.get("GPUBRIDGE_WEBHOOK_RETRY_SCHEDULE")
         or DEFAULT_WEBHOOK_SCHEDULE,
         "BACKENDS": _backends(env),
+        **_x402(env),
     }
     check_config(config)
     return config
@@ -103,3 +127,5 @@ def check_config(config: dict) -> None:
         raise ConfigError("GPUBRIDGE_ALLOW_PRIVATE_URLS is for development only")
     if not config["SQLALCHEMY_DATABASE_URI"] or not config["REDIS_URL"]:
         raise ConfigError("production needs DATABASE_URL and REDIS_URL")
+    if config["X402_PAY_TO"] and not config["X402_SANCTIONS_ORACLE"]:
+        raise ConfigError("production takes USDC (X402_PAY_TO) only with X402_SANCTIONS_ORACLE")

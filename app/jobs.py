@@ -74,9 +74,20 @@ def _insufficient(account_id: int, needed: int) -> ApiError:
                     required_usd=usd(needed), balance_usd=usd(have))
 
 
-def submit_job(catalog: Catalog, backends: dict, account_id: int, body,
-               priority: str | None = None) -> Submitted:
-    """Validate and price the request, then hold the estimate and write the job atomically."""
+@dataclass(frozen=True)
+class Prepared:
+    """A validated, priced request, not yet paid for or written."""
+
+    service: Service
+    data: dict
+    model: str | None
+    cost: int
+    webhook_url: str | None
+    priority: str | None
+
+
+def prepare_job(catalog: Catalog, backends: dict, body, priority: str | None = None) -> Prepared:
+    """Validate and price the request; raises ApiError (4xx) and changes nothing."""
     request = schemas.load(schemas.RunRequest(), body)
     service = _service(catalog, request["service"])
     data = schemas.load(schemas.input_schema(service), request["input"], prefix="input.")
@@ -85,12 +96,21 @@ def submit_job(catalog: Catalog, backends: dict, account_id: int, body,
     if not candidates(service, backends, model):
         raise ApiError(503, "no_backend", f"No backend can run '{service.key}' here right now.",
                        "GET /catalog shows which services are available; retry later.")
-    cost = estimate(service, data, model)
-    job = Job(id=uuid.uuid4(), account_id=account_id, service=service.key,
-              family=service.family, model=model, status="queued", input=data,
-              webhook_url=request.get("webhook_url"),
-              priority=priority if priority in PRIORITIES else None,
-              estimated_cost=cost, hold_amount=cost)
+    return Prepared(service, data, model, estimate(service, data, model),
+                    request.get("webhook_url"), priority if priority in PRIORITIES else None)
+
+
+def place_job(prepared: Prepared, account_id: int) -> Submitted:
+    """Hold the estimate and write the job in the session's open transaction, commit, send.
+
+    Whatever the caller already wrote in the transaction (an x402 payment credit) commits or
+    rolls back with the job.
+    """
+    cost = prepared.cost
+    job = Job(id=uuid.uuid4(), account_id=account_id, service=prepared.service.key,
+              family=prepared.service.family, model=prepared.model, status="queued",
+              input=prepared.data, webhook_url=prepared.webhook_url,
+              priority=prepared.priority, estimated_cost=cost, hold_amount=cost)
     db.session.add(job)
     try:
         db.session.flush()
@@ -101,6 +121,12 @@ def submit_job(catalog: Catalog, backends: dict, account_id: int, body,
     db.session.commit()
     send_job(job)
     return Submitted(job=job, estimate=cost)
+
+
+def submit_job(catalog: Catalog, backends: dict, account_id: int, body,
+               priority: str | None = None) -> Submitted:
+    """Validate and price the request, then hold the estimate and write the job atomically."""
+    return place_job(prepare_job(catalog, backends, body, priority), account_id)
 
 
 def send_job(job: Job) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from billing.money import usd
 
+from .. import payments
 from ..auth import current_account
 from ..catalog import load_catalog
 from ..errors import ApiError
@@ -31,14 +32,17 @@ def json_body():
 
 @bp.post("/run")
 def run():
-    account = current_account()
-    submitted = submit_job(load_catalog(), current_app.extensions["backends"], account.id,
-                           json_body(), request.headers.get("X-Priority"))
+    catalog, backends = load_catalog(), current_app.extensions["backends"]
+    priority, headers = request.headers.get("X-Priority"), {}
+    if payments.takes_x402():  # no API key: pay with USDC (x402) or get a 402
+        submitted, headers = payments.submit_paid(catalog, backends, json_body(), priority)
+    else:
+        submitted = submit_job(catalog, backends, current_account().id, json_body(), priority)
     job = submitted.job
     status_url = url_for("jobs.status", job_id=job.id, _external=True)
     return {"job_id": str(job.id), "status": job.status, "service": job.service,
             "model": job.model, "status_url": status_url,
-            "estimated_cost_usd": usd(submitted.estimate)}, 202
+            "estimated_cost_usd": usd(submitted.estimate)}, 202, headers
 
 
 def _absolute_files(value, base: str):
