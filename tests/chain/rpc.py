@@ -79,6 +79,7 @@ class TesterChain:
         with self.lock:
             latest = self.tester.get_block_by_number("latest")["timestamp"]
             self.tester.time_travel(latest + seconds)
+            self.tester.mine_blocks(1)
 
     def _handler(self):
         chain = self
