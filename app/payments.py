@@ -31,7 +31,8 @@ from .jobs import Prepared, Submitted, place_job, prepare_job
 log = logging.getLogger(__name__)
 PAYMENT_HEADER = "X-Payment"
 RESPONSE_HEADER = "X-PAYMENT-RESPONSE"
-WALLET_HEADERS = ("X-Wallet-Address", "X-Wallet-Timestamp", "X-Wallet-Signature")
+WALLET_HEADERS = ("X-Wallet-Address", "X-Wallet-Timestamp", "X-Wallet-Nonce",
+                  "X-Wallet-Signature")
 WALLET_WINDOW_SECONDS = 300
 
 
@@ -162,20 +163,23 @@ def _payment_response(chain: Chain, verified: Verified) -> str:
 
 def _wallet_account(chain: Chain) -> int:
     """The account of the wallet that signed this request (EIP-191), to spend its credit."""
-    address, stamp, signature = (request.headers.get(name, "") for name in WALLET_HEADERS)
+    address, stamp, nonce, signature = (request.headers.get(name, "")
+                                        for name in WALLET_HEADERS)
     address = checksum(address, WALLET_HEADERS[0])
     if not stamp.isdigit() or abs(time.time() - int(stamp)) > WALLET_WINDOW_SECONDS or \
-            not signed_by(wallet_message(int(stamp), _digest()), signature, address):
+            not 8 <= len(nonce) <= 64 or \
+            not signed_by(wallet_message(int(stamp), nonce, _digest()), signature, address):
         raise ApiError(401, "invalid_wallet_signature",
                        "The wallet signature is missing, stale or not by X-Wallet-Address.",
-                       "Sign the request text (README, x402 section) with the wallet; "
-                       f"timestamps are good for {WALLET_WINDOW_SECONDS} s.")
-    # A signature spends once: a replayed request must not run (and charge) twice.
-    fresh = current_app.extensions["redis"].set(f"x402:wallet-sig:{signature.lower()}", 1,
+                       "Sign the request text (README, x402 section) with the wallet, with "
+                       f"a fresh X-Wallet-Nonce; timestamps are good for "
+                       f"{WALLET_WINDOW_SECONDS} s.")
+    # A nonce spends once: a replayed request must not run (and charge) twice.
+    fresh = current_app.extensions["redis"].set(f"x402:wallet-nonce:{address}:{nonce}", 1,
                                                 nx=True, ex=2 * WALLET_WINDOW_SECONDS)
     if not fresh:
         raise ApiError(409, "wallet_signature_used", "This signed request was already run.",
-                       "Sign each request anew.")
+                       "Sign each request with a new X-Wallet-Nonce.")
     _screen(chain, address)
     account_id = wallets.find_wallet_account(db.session, address)
     if account_id is None:

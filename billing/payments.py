@@ -41,9 +41,9 @@ def proof_message(tx_hash: str, digest: str) -> str:
     return f"GPU-Bridge x402 payment\ntx: {tx_hash.lower()}\nrequest: {digest}"
 
 
-def wallet_message(timestamp: int, digest: str) -> str:
+def wallet_message(timestamp: int, nonce: str, digest: str) -> str:
     """The text a wallet signs (EIP-191) to spend its credit on one request."""
-    return f"GPU-Bridge wallet request\ntime: {timestamp}\nrequest: {digest}"
+    return f"GPU-Bridge wallet request\ntime: {timestamp}\nnonce: {nonce}\nrequest: {digest}"
 
 
 def signed_by(message: str, signature: str, address: str) -> bool:
