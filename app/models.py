@@ -149,7 +149,8 @@ class StoredFile(db.Model):
 
 
 class X402Payment(db.Model):
-    """A USDC payment taken at POST /run; its tx hash is unique, so it pays for one job only."""
+    """A USDC transfer we took: a payment at POST /run or a top-up deposit. Its tx hash is
+    unique, so one transaction pays once, whichever way it is presented."""
 
     __tablename__ = "x402_payments"
     __table_args__ = (
@@ -158,7 +159,7 @@ class X402Payment(db.Model):
     )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     tx_hash: Mapped[str] = mapped_column(String(66), unique=True)  # lower-case 0x-hex
-    scheme: Mapped[str] = mapped_column(String(16))  # proof | exact
+    scheme: Mapped[str] = mapped_column(String(16))  # proof | exact | deposit
     payer: Mapped[str] = mapped_column(String(42))
     auth_nonce: Mapped[str | None] = mapped_column(String(66))  # EIP-3009 nonce (exact only)
     amount: Mapped[int] = mapped_column(BigInteger)
@@ -183,7 +184,7 @@ class CryptoDeposit(db.Model):
     bonus: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
     start_block: Mapped[int] = mapped_column(BigInteger)
-    tx_hash: Mapped[str | None] = mapped_column(String(66), unique=True)
+    tx_hash: Mapped[str | None] = mapped_column(String(66))  # claimed in x402_payments
     created_at: Mapped[datetime] = _now_column()
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     credited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -22,7 +22,8 @@ def celery_init_app(app: Flask) -> Celery:
         task_queues=celery_queues(),
         task_default_queue="text",
         task_routes={"workers.settle_job": {"queue": "billing"},
-                     "workers.sweep": {"queue": "billing"}},
+                     "workers.sweep": {"queue": "billing"},
+                     "workers.watch_crypto_deposits": {"queue": "billing"}},
         # At-least-once: ack after the task ran, redeliver if the worker dies mid-task.
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -30,7 +31,10 @@ def celery_init_app(app: Flask) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_transport_options={"visibility_timeout": 3600},
         beat_schedule={"sweep": {"task": "workers.sweep",
-                                 "schedule": float(app.config["SWEEP_INTERVAL_SECONDS"])}},
+                                 "schedule": float(app.config["SWEEP_INTERVAL_SECONDS"])},
+                       "watch-crypto-deposits": {
+                           "task": "workers.watch_crypto_deposits",
+                           "schedule": float(app.config["CRYPTO_WATCH_INTERVAL_SECONDS"])}},
         worker_hijack_root_logger=False,
     )
     celery.set_default()

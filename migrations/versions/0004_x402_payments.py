@@ -49,8 +49,7 @@ def upgrade():
     sa.CheckConstraint("status IN ('pending', 'credited', 'expired')", name=op.f('ck_crypto_deposits_status_known')),
     sa.CheckConstraint('amount > 0 AND bonus >= 0', name=op.f('ck_crypto_deposits_amounts_valid')),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_crypto_deposits_account_id_accounts')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_crypto_deposits')),
-    sa.UniqueConstraint('tx_hash', name=op.f('uq_crypto_deposits_tx_hash'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_crypto_deposits'))
     )
     op.create_index(op.f('ix_crypto_deposits_account_id'), 'crypto_deposits', ['account_id'])
     op.create_index('uq_crypto_deposits_pending_amount', 'crypto_deposits', ['amount'],
