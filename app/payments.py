@@ -15,6 +15,8 @@ import logging
 import time
 
 from flask import current_app, request
+from requests import RequestException
+from web3.exceptions import Web3RPCError
 
 from billing import wallets
 from billing.chain import Chain, ChainConfig
@@ -34,6 +36,7 @@ RESPONSE_HEADER = "X-PAYMENT-RESPONSE"
 WALLET_HEADERS = ("X-Wallet-Address", "X-Wallet-Timestamp", "X-Wallet-Nonce",
                   "X-Wallet-Signature")
 WALLET_WINDOW_SECONDS = 300
+CHAIN_ERRORS = (RequestException, Web3RPCError, TimeoutError)
 
 
 class PaymentRequired(ApiError):
@@ -96,6 +99,10 @@ def submit_paid(catalog, backends: dict, body, priority: str | None
                                    "Pay accepts[0] and retry with X-Payment, or send "
                                    "Authorization: Bearer gpub_...")
         return _pay(chain, prepared, _decode(request.headers[PAYMENT_HEADER]))
+    except CHAIN_ERRORS as exc:
+        log.warning("x402: the chain did not answer: %s", exc)
+        raise ApiError(503, "chain_unavailable", "The payment could not be checked on chain.",
+                       "Retry in a moment; your payment, if sent, is not lost.") from None
     except PaymentRefused as refused:
         if refused.status == 402:
             raise payment_required(prepared, chain.config, refused.code, refused.message,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from web3 import Web3
+from web3.exceptions import TimeExhausted
 
 from .chain import Chain
 from .payments import PaymentRefused, Verified, checksum
@@ -117,7 +118,13 @@ def settle_exact(chain: Chain, auth: Authorization, timeout: float = 60.0) -> Ve
                              "Check the payer's USDC balance and sign a new authorization.") \
             from None
     tx_hash = w3.eth.send_raw_transaction(settler.sign_transaction(tx).raw_transaction)
-    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout)
+    try:
+        receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout)
+    except TimeExhausted:
+        raise PaymentRefused(
+            "settlement_pending", f"The settlement {Web3.to_hex(tx_hash)} is not mined yet.",
+            "Once it is mined, retry with the proof X-Payment: base64({\"txHash\": that "
+            "hash, \"from\": your address}).", status=503) from None
     if receipt["status"] != 1:
         raise PaymentRefused("payment_tx_failed", "The settlement transaction reverted.",
                              "Sign a new authorization.")

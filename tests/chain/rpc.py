@@ -33,6 +33,11 @@ def to_rpc(value):
     return value
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # many API threads may call at once (the default backlog is 5)
+    daemon_threads = True
+
+
 class TesterChain:
     """An eth-tester chain with id CHAIN_ID and a JSON-RPC server in front of it."""
 
@@ -43,7 +48,7 @@ class TesterChain:
         self.tester = EthereumTester(backend)
         self.lock = threading.RLock()
         self._w3 = Web3(EthereumTesterProvider(self.tester))
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = _Server(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 

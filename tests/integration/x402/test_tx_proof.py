@@ -177,3 +177,17 @@ def test_one_hash_sent_by_20_requests_runs_one_job(paid_app, chain, db_session):
     assert db_session.execute(text(
         "SELECT count(*) FROM ledger_transactions WHERE kind = 'x402_payment'")).scalar() == 1
     assert ledger.check(db_session) == []
+
+
+def test_chain_unreachable_is_503_and_changes_nothing(paid_app, paid_client, db_session):
+    import socket
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    saved = paid_app.config["X402_RPC_URL"]
+    paid_app.config["X402_RPC_URL"] = dead
+    try:
+        proof = {"txHash": "0x" + "ab" * 32, "from": Account.create().address}
+        _refused(paid_client, db_session, proof, 503, "chain_unavailable")
+    finally:
+        paid_app.config["X402_RPC_URL"] = saved
