@@ -8,6 +8,7 @@ running the watcher twice (or a proof presenting the same hash) credits nothing 
 """
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -20,6 +21,7 @@ from web3 import Web3
 from . import ledger
 from .chain import TRANSFER_TOPIC, Chain, UsdcTransfer, confirmations_needed, transfers_in
 
+log = logging.getLogger(__name__)
 MAX_MARKER = 9_999  # the unique part stays under one cent
 MAX_LOG_BLOCKS = 5_000  # a node answers eth_getLogs over a bounded range
 
@@ -78,8 +80,11 @@ def watch(session: Session, chain: Chain) -> list[int]:
         return []
     latest = chain.w3.eth.block_number
     credited = []
-    for transfer in _incoming(chain, max(start, latest - MAX_LOG_BLOCKS), latest):
+    for transfer in _incoming(chain, start, latest):
         if latest - transfer.block_number + 1 < confirmations_needed(transfer.value):
+            continue
+        if chain.is_sanctioned(transfer.sender):  # left pending: an operator decides
+            log.warning("USDC top-up from sanctioned %s not credited", transfer.sender)
             continue
         deposit_id = credit(session, transfer)
         if deposit_id is not None:
@@ -88,11 +93,15 @@ def watch(session: Session, chain: Chain) -> list[int]:
 
 
 def _incoming(chain: Chain, from_block: int, to_block: int) -> list[UsdcTransfer]:
+    """USDC Transfer logs to payTo in the block range, read in node-sized chunks."""
     pay_to_topic = "0x" + "0" * 24 + chain.config.pay_to[2:].lower()
-    logs = chain.w3.eth.get_logs({"address": chain.config.usdc, "fromBlock": from_block,
-                                  "toBlock": to_block, "topics": [TRANSFER_TOPIC, None,
-                                                                  pay_to_topic]})
-    return transfers_in(logs)
+    found = []
+    for first in range(from_block, to_block + 1, MAX_LOG_BLOCKS):
+        last = min(first + MAX_LOG_BLOCKS - 1, to_block)
+        found += transfers_in(chain.w3.eth.get_logs({
+            "address": chain.config.usdc, "fromBlock": first, "toBlock": last,
+            "topics": [TRANSFER_TOPIC, None, pay_to_topic]}))
+    return found
 
 
 def credit(session: Session, transfer: UsdcTransfer) -> int | None:

@@ -82,3 +82,14 @@ def test_topup_needs_a_key_and_a_known_package(paid_client, db_session):
     assert response.status_code == 400
     assert response.get_json()["available_packages"] == ["credits_100", "credits_25",
                                                          "credits_50"]
+
+
+def test_a_sanctioned_sender_is_not_credited(paid_app, paid_client, chain, db_session):
+    key = register(paid_client, "ofac@example.com")
+    ask = _ask(paid_client, key, "credits_25")
+    payer = chain.new_payer(30_000_000)
+    chain.sanction(payer.address)
+    chain.send_usdc(payer, chain.pay_to, int(ask["amount_base_units"]))
+    chain.node.mine(5)
+    assert _watch(paid_app) == []
+    assert ledger.balance(db_session, _account(db_session, "ofac@example.com")) == 0
