@@ -100,12 +100,14 @@ def prepare_job(catalog: Catalog, backends: dict, body, priority: str | None = N
                     request.get("webhook_url"), priority if priority in PRIORITIES else None)
 
 
-def place_job(prepared: Prepared, account_id: int) -> Submitted:
-    """Hold the estimate and write the job in the session's open transaction, commit, send.
+def submit_job(catalog: Catalog, backends: dict, account_id: int, body,
+               priority: str | None = None) -> Submitted:
+    """Validate and price the request, then hold the estimate and write the job atomically.
 
-    Whatever the caller already wrote in the transaction (an x402 payment credit) commits or
-    rolls back with the job.
+    Whatever the caller already wrote in the session's open transaction (an x402 payment's
+    claim and credit) commits or rolls back with the job.
     """
+    prepared = prepare_job(catalog, backends, body, priority)
     cost = prepared.cost
     job = Job(id=uuid.uuid4(), account_id=account_id, service=prepared.service.key,
               family=prepared.service.family, model=prepared.model, status="queued",
@@ -121,12 +123,6 @@ def place_job(prepared: Prepared, account_id: int) -> Submitted:
     db.session.commit()
     send_job(job)
     return Submitted(job=job, estimate=cost)
-
-
-def submit_job(catalog: Catalog, backends: dict, account_id: int, body,
-               priority: str | None = None) -> Submitted:
-    """Validate and price the request, then hold the estimate and write the job atomically."""
-    return place_job(prepare_job(catalog, backends, body, priority), account_id)
 
 
 def send_job(job: Job) -> None:

@@ -28,7 +28,7 @@ from billing.tx_proof import verify_proof
 from .auth import bearer_token
 from .errors import ApiError
 from .extensions import db
-from .jobs import Prepared, Submitted, place_job, prepare_job
+from .jobs import Prepared, Submitted, prepare_job, submit_job
 
 log = logging.getLogger(__name__)
 PAYMENT_HEADER = "X-Payment"
@@ -86,19 +86,25 @@ def submit_paid(catalog, backends: dict, body, priority: str | None
                 ) -> tuple[Submitted, dict]:
     """Validate, price and pay a keyless /run; the submitted job and extra response headers."""
     prepared = prepare_job(catalog, backends, body, priority)
+
+    def write(account_id: int) -> Submitted:
+        # Commits whatever this request already wrote (the payment's claim and credit)
+        # together with the hold and the job, or rolls it all back.
+        return submit_job(catalog, backends, account_id, body, priority)
+
     if not x402_enabled():
         raise ApiError(400, "x402_disabled", "This server takes no USDC payments.",
                        "Send Authorization: Bearer gpub_... (POST /account/register).")
     chain = get_chain()
     try:
         if WALLET_HEADERS[0] in request.headers:
-            return place_job(prepared, _wallet_account(chain)), {}
+            return write(_wallet_account(chain)), {}
         if PAYMENT_HEADER not in request.headers:
             raise payment_required(prepared, chain.config, "payment_required",
                                    "Payment required: pay with USDC (x402) or use an API key.",
                                    "Pay accepts[0] and retry with X-Payment, or send "
                                    "Authorization: Bearer gpub_...")
-        return _pay(chain, prepared, _decode(request.headers[PAYMENT_HEADER]))
+        return _pay(chain, prepared, _decode(request.headers[PAYMENT_HEADER]), write)
     except CHAIN_ERRORS as exc:
         log.warning("x402: the chain did not answer: %s", exc)
         raise ApiError(503, "chain_unavailable", "The payment could not be checked on chain.",
@@ -126,7 +132,7 @@ def _digest() -> str:
     return request_digest(request.method, request.path, request.get_data())
 
 
-def _pay(chain: Chain, prepared: Prepared, payment: dict) -> tuple[Submitted, dict]:
+def _pay(chain: Chain, prepared: Prepared, payment: dict, write) -> tuple[Submitted, dict]:
     if "txHash" in payment:
         verified = verify_proof(chain, payment, prepared.cost, _digest())
         _screen(chain, verified.payer)
@@ -138,7 +144,7 @@ def _pay(chain: Chain, prepared: Prepared, payment: dict) -> tuple[Submitted, di
         raise PaymentRefused("payment_already_used",
                              f"Transaction {verified.tx_hash} already paid for a job.",
                              "Each payment pays for one request; send a new one.", status=409)
-    submitted = place_job(prepared, account_id)
+    submitted = write(account_id)
     return submitted, {RESPONSE_HEADER: _payment_response(chain, verified)}
 
 
