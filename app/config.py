@@ -13,6 +13,9 @@ PROVIDER_BACKENDS = ("GROQ", "DEEPINFRA", "FIREWORKS", "TOGETHER", "REPLICATE", 
 DEV_SECRET_KEY = "dev-only-not-secret"
 DEFAULT_WEBHOOK_SCHEDULE = "0,5,300,1800,7200,18000,36000"
 STRIPE_DEFAULT_API_BASE = "https://api.stripe.com"
+# USDC on Base, as the reference service uses it.
+BASE_CHAIN_ID = 8453
+BASE_USDC = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"
 
 
 class ConfigError(RuntimeError):
@@ -74,6 +77,26 @@ def _backends(env) -> dict[str, dict]:
     }
 
 
+def _x402(env) -> dict:
+    """The chain, token and recipient of x402 payments and USDC top-ups (off without PAY_TO)."""
+    return {
+        "X402_RPC_URL": env.get("X402_RPC_URL") or "https://mainnet.base.org",
+        "X402_CHAIN_ID": _int(env, "X402_CHAIN_ID", BASE_CHAIN_ID),
+        "X402_NETWORK": env.get("GPUBRIDGE_X402_NETWORK") or "base",
+        "X402_USDC_ADDRESS": env.get("X402_USDC_ADDRESS") or BASE_USDC,
+        "X402_TOKEN_NAME": env.get("GPUBRIDGE_X402_TOKEN_NAME") or "USD Coin",
+        "X402_TOKEN_VERSION": env.get("GPUBRIDGE_X402_TOKEN_VERSION") or "2",
+        "X402_PAY_TO": env.get("X402_PAY_TO") or None,
+        "X402_SANCTIONS_ORACLE": env.get("X402_SANCTIONS_ORACLE") or None,
+        "X402_SETTLER_KEY": env.get("X402_SETTLER_KEY") or None,
+        "X402_REQUIRE_SIGNATURE": _bool(env.get("GPUBRIDGE_X402_REQUIRE_SIGNATURE")),
+        "X402_MAX_AGE_SECONDS": _int(env, "GPUBRIDGE_X402_MAX_AGE_SECONDS", 300),
+        "X402_MAX_TIMEOUT_SECONDS": _int(env, "GPUBRIDGE_X402_MAX_TIMEOUT_SECONDS", 300),
+        "CRYPTO_DEPOSIT_TTL_SECONDS": _int(env, "GPUBRIDGE_CRYPTO_DEPOSIT_TTL_SECONDS", 86400),
+        "CRYPTO_WATCH_INTERVAL_SECONDS": _int(env, "GPUBRIDGE_CRYPTO_WATCH_INTERVAL_SECONDS", 30),
+    }
+
+
 def load_config(env=None) -> dict:
     """The Flask config mapping built from `env` (default: the process environment)."""
     env = os.environ if env is None else env
@@ -115,6 +138,7 @@ def load_config(env=None) -> dict:
         "CALL_TIMEOUT_CAP_SECONDS": _float(env, "GPUBRIDGE_CALL_TIMEOUT_CAP_SECONDS", 0.0),
         "BREAKER_THRESHOLD": _int(env, "GPUBRIDGE_BREAKER_THRESHOLD", 5),
         "BREAKER_COOLDOWN_SECONDS": _float(env, "GPUBRIDGE_BREAKER_COOLDOWN_SECONDS", 30.0),
+        **_x402(env),
     }
     check_config(config)
     return config
@@ -135,3 +159,5 @@ def check_config(config: dict) -> None:
     if config["STRIPE_SECRET_KEY"] and not config["STRIPE_WEBHOOK_SECRET"]:
         # Checkout would take card payments whose credits could never arrive.
         raise ConfigError("STRIPE_SECRET_KEY needs STRIPE_WEBHOOK_SECRET in production")
+    if config["X402_PAY_TO"] and not config["X402_SANCTIONS_ORACLE"]:
+        raise ConfigError("production takes USDC (X402_PAY_TO) only with X402_SANCTIONS_ORACLE")

@@ -119,8 +119,21 @@ def submit_job(catalog: Catalog, backends: dict, account_id: int, body,
     return Submitted(response=response, job=job)
 
 
-def _write_job(catalog: Catalog, backends: dict, account_id: int, body,
-               priority: str | None, lifecycle: dict | None = None) -> Job:
+@dataclass(frozen=True)
+class Prepared:
+    """A validated, priced request, not yet paid for or written."""
+
+    service: Service
+    data: dict
+    model: str | None
+    cost: int
+    webhook_url: str | None
+    priority: str | None
+    webhook_events: list | None = None
+
+
+def prepare_job(catalog: Catalog, backends: dict, body, priority: str | None = None) -> Prepared:
+    """Validate and price the request; raises ApiError (4xx) and changes nothing."""
     request = schemas.load(schemas.RunRequest(), body)
     service = _service(catalog, request["service"])
     data = schemas.load(schemas.input_schema(service), request["input"], prefix="input.")
@@ -129,18 +142,29 @@ def _write_job(catalog: Catalog, backends: dict, account_id: int, body,
     if not candidates(service, backends, model):
         raise ApiError(503, "no_backend", f"No backend can run '{service.key}' here right now.",
                        "GET /catalog shows which services are available; retry later.")
+    return Prepared(service, data, model, estimate(service, data, model),
+                    request.get("webhook_url"), priority if priority in PRIORITIES else None,
+                    request.get("webhook_events"))
+
+
+def _write_job(catalog: Catalog, backends: dict, account_id: int, body,
+               priority: str | None, lifecycle: dict | None = None) -> Job:
+    """Validate, price with the account's discount, check the daily limit, hold and add the
+    job to the open transaction. Whatever the caller already wrote there (an x402 payment's
+    claim and credit) commits or rolls back with it."""
+    prepared = prepare_job(catalog, backends, body, priority)
     percent = discounts.percent_for(db.session, account_id)
-    cost = discounts.apply(estimate(service, data, model), percent)
+    cost = discounts.apply(prepared.cost, percent)
     try:
         limits.reserve_daily(db.session, account_id, cost)  # locks the account row
     except limits.DailyLimitExceeded as exc:
         raise _over_limit(exc) from None
-    job = Job(id=uuid.uuid4(), account_id=account_id, service=service.key,
-              family=service.family, model=model, status="queued", input=data,
-              webhook_url=request.get("webhook_url"),
-              priority=priority if priority in PRIORITIES else None,
-              estimated_cost=cost, hold_amount=cost, discount_percent=percent,
-              webhook_events=request.get("webhook_events"), **(lifecycle or {}))
+    job = Job(id=uuid.uuid4(), account_id=account_id, service=prepared.service.key,
+              family=prepared.service.family, model=prepared.model, status="queued",
+              input=prepared.data, webhook_url=prepared.webhook_url,
+              priority=prepared.priority, estimated_cost=cost, hold_amount=cost,
+              discount_percent=percent, webhook_events=prepared.webhook_events,
+              **(lifecycle or {}))
     db.session.add(job)
     try:
         db.session.flush()

@@ -21,11 +21,12 @@ def _now_column(**kw):
 
 
 class Account(db.Model):
-    """A customer: people register with an email; x402 payers get a wallet account later."""
+    """A customer: people register with an email; x402 payers get one keyed by their wallet."""
 
     __tablename__ = "accounts"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    wallet_address: Mapped[str | None] = mapped_column(String(42), unique=True)  # checksummed
     daily_limit: Mapped[int] = mapped_column(BigInteger, default=DEFAULT_DAILY_LIMIT,
                                              server_default=str(DEFAULT_DAILY_LIMIT))
     created_at: Mapped[datetime] = _now_column()
@@ -282,3 +283,43 @@ class WebhookAttempt(db.Model):
     latency_ms: Mapped[int] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _now_column()
+class X402Payment(db.Model):
+    """A USDC transfer we took: a payment at POST /run or a top-up deposit. Its tx hash is
+    unique, so one transaction pays once, whichever way it is presented."""
+
+    __tablename__ = "x402_payments"
+    __table_args__ = (
+        UniqueConstraint("payer", "auth_nonce", name="uq_x402_payments_payer_nonce"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    tx_hash: Mapped[str] = mapped_column(String(66), unique=True)  # lower-case 0x-hex
+    scheme: Mapped[str] = mapped_column(String(16))  # proof | exact | deposit
+    payer: Mapped[str] = mapped_column(String(42))
+    auth_nonce: Mapped[str | None] = mapped_column(String(66))  # EIP-3009 nonce (exact only)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    created_at: Mapped[datetime] = _now_column()
+
+
+class CryptoDeposit(db.Model):
+    """A USDC top-up an account asked for: the exact amount identifies it while pending."""
+
+    __tablename__ = "crypto_deposits"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'credited', 'expired')", name="status_known"),
+        CheckConstraint("amount > 0 AND bonus >= 0", name="amounts_valid"),
+        Index("uq_crypto_deposits_pending_amount", "amount", unique=True,
+              postgresql_where="status = 'pending'"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    package: Mapped[str] = mapped_column(String(32))
+    amount: Mapped[int] = mapped_column(BigInteger)  # USDC base units to send = micro-USD
+    bonus: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    start_block: Mapped[int] = mapped_column(BigInteger)
+    tx_hash: Mapped[str | None] = mapped_column(String(66))  # claimed in x402_payments
+    created_at: Mapped[datetime] = _now_column()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    credited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-SYSTEM_ACCOUNTS = {"grants": True, "payments": True, "bonuses": True}  # kind -> may go negative
+SYSTEM_ACCOUNTS = {"grants": True, "payments": True, "bonuses": True,  # kind -> may go negative
+                   "x402": True, "usdc_deposits": True}  # money received on chain
 
 
 class InsufficientFunds(Exception):

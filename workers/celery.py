@@ -36,7 +36,8 @@ def celery_init_app(app: Flask) -> Celery:
                      "workers.sweep": {"queue": "billing"},
                      "workers.deliver_webhook": {"queue": "webhooks"},
                      "workers.sweep_lifecycle": {"queue": "webhooks"},
-                     "workers.purge_outputs": {"queue": "billing"}},
+                     "workers.purge_outputs": {"queue": "billing"},
+                     "workers.watch_crypto_deposits": {"queue": "billing"}},
         # At-least-once: ack after the task ran, redeliver if the worker dies mid-task.
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -50,7 +51,10 @@ def celery_init_app(app: Flask) -> Celery:
                        "sweep-lifecycle": {"task": "workers.sweep_lifecycle",
                                            "schedule": float(app.config["SWEEP_INTERVAL_SECONDS"])},
                        "purge-outputs": {"task": "workers.purge_outputs", "schedule": float(
-                           app.config["RETENTION_INTERVAL_SECONDS"])}},
+                           app.config["RETENTION_INTERVAL_SECONDS"])},
+                       "watch-crypto-deposits": {
+                           "task": "workers.watch_crypto_deposits",
+                           "schedule": float(app.config["CRYPTO_WATCH_INTERVAL_SECONDS"])}},
         worker_hijack_root_logger=False,
     )
     app.extensions["celery"] = celery

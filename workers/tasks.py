@@ -11,6 +11,8 @@ from app import lifecycle, notifications
 from app.catalog import load_catalog
 from app.extensions import db
 from billing import auto_topup as auto_topups
+from billing import crypto_topup
+from billing.chain import Chain, ChainConfig
 from billing.settlement import settle_job as settle
 from providers.router import RetryPolicy
 
@@ -77,3 +79,12 @@ def auto_topup(topup_id: int) -> str:
 def sweep() -> dict:
     """Re-send work the broker lost: stale queued jobs, expired leases, unsettled jobs."""
     return sweep_jobs(db.session, current_app.config, current_app.extensions["celery"])
+
+
+@shared_task(name="workers.watch_crypto_deposits")
+def watch_crypto_deposits() -> list[int]:
+    """Credit USDC top-ups whose transfers are confirmed (beat); the deposit ids credited."""
+    if not current_app.config["X402_PAY_TO"]:
+        return []
+    chain = Chain(ChainConfig.from_app_config(current_app.config))
+    return crypto_topup.watch(db.session, chain)

@@ -48,6 +48,19 @@ def _report(probe):
         return {"error": type(exc).__name__}
 
 
+def x402_state() -> dict:
+    """Whether USDC payments are taken, where, and whether payers are screened."""
+    config = current_app.config
+    if not config["X402_PAY_TO"]:
+        return {"enabled": False}
+    screening = "on" if config["X402_SANCTIONS_ORACLE"] else \
+        "off: development mode without X402_SANCTIONS_ORACLE; payers are not screened"
+    return {"enabled": True, "network": config["X402_NETWORK"],
+            "chain_id": config["X402_CHAIN_ID"], "pay_to": config["X402_PAY_TO"],
+            "asset": config["X402_USDC_ADDRESS"], "sanctions_screening": screening,
+            "exact_scheme": bool(config["X402_SETTLER_KEY"])}
+
+
 @bp.get("/health")
 def health():
     redis = current_app.extensions["redis"]
@@ -60,5 +73,5 @@ def health():
     ok = database["ok"] and cache["ok"]
     body = {"status": "ok" if ok else "degraded", "database": database, "redis": cache,
             "queues": queues, "backends": backend_states(),
-            "breakers": _report(breaker_states) if cache["ok"] else {}}
+            "breakers": _report(breaker_states) if cache["ok"] else {}, "x402": x402_state()}
     return body, 200 if ok else 503

@@ -5,8 +5,7 @@ import uuid
 
 from flask import Blueprint, Response, current_app, request
 
-
-from .. import lifecycle
+from .. import lifecycle, payments
 from ..auth import current_account
 from ..catalog import load_catalog
 from ..errors import ApiError
@@ -28,18 +27,23 @@ def json_body():
 
 @bp.post("/run")
 def run():
-    account = current_account()
+    catalog, backends = load_catalog(), current_app.extensions["backends"]
     options = lifecycle.run_options(request.headers)
-    submitted = submit_job(load_catalog(), current_app.extensions["backends"], account.id,
-                           json_body(), request.headers.get("X-Priority"),
-                           request.headers.get("Idempotency-Key"), lifecycle=options.job_fields)
-    headers = {"Idempotent-Replayed": "true"} if submitted.replayed else {}
-    if options.wait and not submitted.replayed:
-        return _waited(submitted.job, options.wait)
+    priority, headers = request.headers.get("X-Priority"), {}
+    if payments.takes_x402():  # no API key: pay with USDC (x402) or get a 402
+        submitted, headers = payments.submit_paid(catalog, backends, json_body(), priority,
+                                                  options.job_fields)
+    else:
+        submitted = submit_job(catalog, backends, current_account().id, json_body(), priority,
+                               request.headers.get("Idempotency-Key"), options.job_fields)
+    if submitted.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    elif options.wait:
+        return _waited(submitted.job, options.wait, headers)
     return Response(submitted.response, 202, headers, mimetype="application/json")
 
 
-def _waited(job: Job, seconds: int):
+def _waited(job: Job, seconds: int, headers: dict):
     """Prefer: wait=N: the finished job with 200, or the status so far with 202.
 
     The request holds a web worker while it waits (a blocking Redis read, no polling loop);
@@ -49,7 +53,7 @@ def _waited(job: Job, seconds: int):
     body = job_view(job)
     body["status_url"] = body["urls"]["get"]
     code = 200 if job.status in FINAL_STATUSES else 202
-    return body, code, {"Preference-Applied": f"wait={seconds}"}
+    return body, code, {**headers, "Preference-Applied": f"wait={seconds}"}
 
 
 def job_view(job: Job) -> dict:
