@@ -43,7 +43,7 @@ def _init_services(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from .blueprints import account, catalog, files, health, jobs
+    from .blueprints import account, catalog, docs, files, health, jobs, pages
 
-    for module in (jobs, account, catalog, health, files):
+    for module in (jobs, account, catalog, health, files, docs, pages):
         app.register_blueprint(module.bp)
