@@ -43,7 +43,7 @@ def _init_services(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from .blueprints import account, catalog, docs, files, health, jobs, pages
+    from .blueprints import account, catalog, docs, files, health, jobs, openai_api, pages
 
-    for module in (jobs, account, catalog, health, files, docs, pages):
+    for module in (jobs, account, catalog, health, files, docs, pages, openai_api):
         app.register_blueprint(module.bp)

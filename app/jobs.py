@@ -75,8 +75,9 @@ def _insufficient(account_id: int, needed: int) -> ApiError:
 
 
 def submit_job(catalog: Catalog, backends: dict, account_id: int, body,
-               priority: str | None = None) -> Submitted:
-    """Validate and price the request, then hold the estimate and write the job atomically."""
+               priority: str | None = None, send: bool = True) -> Submitted:
+    """Validate and price the request, then hold the estimate and write the job atomically.
+    With send=False the caller runs the job itself (the synchronous OpenAI-compatible API)."""
     request = schemas.load(schemas.RunRequest(), body)
     service = _service(catalog, request["service"])
     data = schemas.load(schemas.input_schema(service), request["input"], prefix="input.")
@@ -99,7 +100,8 @@ def submit_job(catalog: Catalog, backends: dict, account_id: int, body,
         db.session.rollback()
         raise _insufficient(account_id, cost) from None
     db.session.commit()
-    send_job(job)
+    if send:
+        send_job(job)
     return Submitted(job=job, estimate=cost)
 
 

@@ -17,14 +17,13 @@ from . import response_schemas as out
 from . import schemas
 from .catalog import Catalog
 
-ERROR = {"$ref": "#/components/schemas/Error"}
 BEARER = [{"bearerAuth": []}]
 STATUS_TEXT = {400: "Bad input; nothing changed", 401: "Missing or invalid API key",
                402: "Not enough credit", 404: "Not found", 409: "Conflict",
                413: "Body too large", 415: "Not JSON", 429: "Rate limited (see Retry-After)",
                500: "Server error", 503: "A store or every backend is down"}
 # path -> method -> (summary, request schema name or None, response schema name or None,
-#                    success status, error statuses, needs auth, tag)
+#                    success status, error statuses, needs auth, tag[, error schema name])
 OPERATIONS = {
     "/run": {"post": ("Submit a job to any service", "RunRequest", "RunAccepted", 202,
                       (400, 401, 402, 413, 415, 503), True, "jobs")},
@@ -94,14 +93,16 @@ def _run_request(spec: APISpec, catalog: Catalog) -> None:
                        "Input_<service> schema."})
 
 
-def _responses(ok_status: int, ok_schema: str | None, errors, auth: bool) -> dict:
+def _responses(ok_status: int, ok_schema: str | None, errors, auth: bool,
+               error_schema: str = "Error") -> dict:
     content = {"application/json": {"schema": {"$ref": f"#/components/schemas/{ok_schema}"}}}
     responses = {str(ok_status): {"description": "OK", **({"content": content}
                                                          if ok_schema else {})}}
     codes = set(errors) | {429, 500} | ({401} if auth else set())
     for code in sorted(codes):
         responses[str(code)] = {"description": STATUS_TEXT.get(code, "Error"),
-                                "content": {"application/json": {"schema": ERROR}}}
+                                "content": {"application/json": {"schema": {
+                                    "$ref": f"#/components/schemas/{error_schema}"}}}}
     if 429 in codes:
         responses["429"]["headers"] = {"Retry-After": {"schema": {"type": "integer"},
                                                        "description": "seconds to wait"}}
@@ -109,10 +110,10 @@ def _responses(ok_status: int, ok_schema: str | None, errors, auth: bool) -> dic
 
 
 def _operation(path: str, method: str, row: tuple) -> dict:
-    summary, request, response, ok, errors, auth, tag = row
+    summary, request, response, ok, errors, auth, tag, *error_schema = row
     operation = {"summary": summary, "tags": [tag],
                  "operationId": f"{method}_{re.sub(r'[^a-z0-9]+', '_', path.lower()).strip('_')}",
-                 "responses": _responses(ok, response, errors, auth)}
+                 "responses": _responses(ok, response, errors, auth, *error_schema)}
     if auth:
         operation["security"] = BEARER
     if request:
@@ -129,7 +130,8 @@ def _operation(path: str, method: str, row: tuple) -> dict:
 
 
 def document(app: Flask, operations: dict, components: dict | None = None) -> None:
-    """Let a blueprint describe its routes (same row format as OPERATIONS)."""
+    """Let a blueprint describe its routes (rows as in OPERATIONS; components are marshmallow
+    Schema classes or OpenAPI dicts)."""
     extra = app.extensions.setdefault("openapi", {"operations": {}, "components": {}})
     extra["operations"].update(operations)
     extra["components"].update(components or {})
@@ -161,7 +163,10 @@ def build_openapi(app: Flask, catalog: Catalog, base_url: str | None = None) -> 
     _run_request(spec, catalog)
     extra = app.extensions.get("openapi", {})
     for name, component in extra.get("components", {}).items():
-        spec.components.schema(name, component)
+        if isinstance(component, dict):
+            spec.components.schema(name, component)
+        else:  # a marshmallow Schema class
+            spec.components.schema(name, schema=component)
     operations = {**OPERATIONS, **extra.get("operations", {})}
     for path, methods in sorted(_route_docs(app).items()):
         documented = operations.get(path, {})
