@@ -18,6 +18,7 @@ from . import schemas
 from .catalog import Catalog, Service
 from .errors import ApiError
 from .extensions import db
+from .logs import job_id_var
 from .models import Job
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,7 @@ def submit_job(catalog: Catalog, backends: dict, account_id: int, body,
               priority=priority if priority in PRIORITIES else None,
               estimated_cost=cost, hold_amount=cost)
     db.session.add(job)
+    job_id_var.set(str(job.id))  # every later log line of this request names the job
     try:
         db.session.flush()
         accounts.hold(db.session, account_id, job.id, cost)

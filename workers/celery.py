@@ -4,6 +4,8 @@ from __future__ import annotations
 from celery import Celery, Task
 from flask import Flask
 
+from app.logs import connect_worker_signals
+
 from .queues import celery_queues
 
 
@@ -33,6 +35,7 @@ def celery_init_app(app: Flask) -> Celery:
                                  "schedule": float(app.config["SWEEP_INTERVAL_SECONDS"])}},
         worker_hijack_root_logger=False,
     )
+    connect_worker_signals()
     celery.set_default()
     app.extensions["celery"] = celery
     return celery
