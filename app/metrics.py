@@ -14,7 +14,7 @@ from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
                                     HistogramMetricFamily)
 from sqlalchemy import text
 
-from workers.queues import FAMILIES, queue_depths
+from workers.queues import QUEUES, broker_depths
 
 from .extensions import db
 
@@ -117,8 +117,9 @@ def _money():
 def _queues():
     family = GaugeMetricFamily("gpubridge_queue_depth", "Messages waiting per queue",
                                labels=("queue",))
-    depths = queue_depths(current_app.extensions["redis"])
-    for name in FAMILIES + ("billing", "webhooks"):
+    depths, _reason = broker_depths(current_app.extensions["celery"],
+                                    current_app.extensions["redis"])
+    for name in QUEUES:
         if depths.get(name) is not None:
             family.add_metric((name,), depths[name])
     return family
@@ -134,10 +135,7 @@ class ScrapeCollector:
         yield _provider_outcomes()
         yield _backends()
         yield _money()
-        try:
-            yield _queues()
-        except Exception:  # the broker's store is down: report the rest
-            log.warning("queue depths unavailable")
+        yield _queues()
 
 
 def metrics_view():
