@@ -21,7 +21,8 @@ def wants_html() -> bool:
 @bp.before_app_request
 def _catalog_page_for_browsers():
     # GET /catalog stays the JSON catalog for clients; a browser asking for HTML gets the page.
-    if request.method == "GET" and request.path == "/catalog" and wants_html():
+    if request.method == "GET" and request.path == "/catalog" and wants_html() \
+            and request.args.get("format") != "json":
         return catalog_page()
     return None
 

@@ -80,3 +80,5 @@ def test_catalog_stays_json_for_clients_and_is_a_page_for_browsers(client):
     page = client.get("/catalog", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
     assert page.content_type.startswith("text/html")
     assert "embedding-l4" in page.get_data(as_text=True)
+    forced = client.get("/catalog?format=json", headers={"Accept": "text/html"})
+    assert forced.content_type == "application/json"
