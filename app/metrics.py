@@ -90,13 +90,33 @@ def _provider_outcomes():
     return family
 
 
+def _breaker_state(name: str) -> str:
+    """closed | open | half_open from the shared breakers, when the app keeps them."""
+    health = current_app.extensions.get("backend_health")
+    return health.state(name).get("state", "closed") if health is not None else "closed"
+
+
 def _backends():
-    family = GaugeMetricFamily("gpubridge_backend_available",
-                               "1 when the backend can run the task here", labels=("backend",))
+    available = GaugeMetricFamily(
+        "gpubridge_backend_available",
+        "1 when the backend is configured here and its circuit breaker is not open",
+        labels=("backend",))
+    breaker = GaugeMetricFamily("gpubridge_backend_breaker_open",
+                                "1 while the backend's circuit breaker is open",
+                                labels=("backend",))
     for name, backend in current_app.extensions["backends"].items():
-        breaker = getattr(backend, "breaker_state", None)
-        family.add_metric((name,), 0 if breaker == "open" else 1)
-    return family
+        configured = any(backend.availability(task) is None for task in _tasks_of(name))
+        is_open = _breaker_state(name) == "open"
+        available.add_metric((name,), int(configured and not is_open))
+        breaker.add_metric((name,), int(is_open))
+    return available, breaker
+
+
+def _tasks_of(backend: str) -> set[str]:
+    from .catalog import load_catalog
+
+    return {step.task for service in load_catalog().services.values()
+            for step in service.chain if step.backend == backend}
 
 
 def _money():
@@ -133,7 +153,7 @@ class ScrapeCollector:
         yield _jobs()
         yield from _latencies()
         yield _provider_outcomes()
-        yield _backends()
+        yield from _backends()
         yield _money()
         yield _queues()
 

@@ -136,7 +136,10 @@ def run_inline(catalog: Catalog, backends: dict, account_id: int, service: str, 
         raise ApiError(500, "internal_error", "The job could not be started.", "Retry.")
     if extra_input:  # passed to the backend, not stored: the job row keeps the validated input
         claimed = dataclasses.replace(claimed, input={**claimed.input, **extra_input})
-    execute.execute(db.session, catalog, backends, claimed)
+    # Share the workers' circuit breakers when the app keeps them (providers.health).
+    health = current_app.extensions.get("backend_health")
+    execute.execute(db.session, catalog, backends, claimed,
+                    **({"health": health} if health is not None else {}))
     settle_job(db.session, catalog, claimed.job_id)
     job = db.session.get(Job, claimed.job_id, populate_existing=True)
     if job.status != "completed":

@@ -47,6 +47,9 @@ def test_metrics_report_requests_jobs_latency_queues_and_money(app, client, db_s
     assert found[("gpubridge_provider_calls_total",
                   (("backend", "local"), ("outcome", "ok")))] == 1
     assert ("gpubridge_queue_depth", (("queue", "image"),)) in found
+    assert found[("gpubridge_backend_available", (("backend", "local"),))] == 1
+    assert found[("gpubridge_backend_available", (("backend", "replicate"),))] == 0
+    assert found[("gpubridge_backend_breaker_open", (("backend", "local"),))] == 0
     sums = dict(db_session.execute(text(
         "SELECT t.kind, sum(e.amount) FROM ledger_transactions t JOIN ledger_entries e "
         "ON e.transaction_id = t.id AND e.amount > 0 GROUP BY t.kind")).all())
