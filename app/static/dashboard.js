@@ -49,9 +49,13 @@
     var body = $("deliveries").tBodies[0];
     body.textContent = "";
     (page.deliveries || []).forEach(function (d) {
+      var attempts = d.attempts || [];
+      var last = attempts.length ? attempts[attempts.length - 1] : {};
       var row = document.createElement("tr");
-      [d.created_at || "", String(d.job_id || ""), String(d.status_code || ""),
-       d.latency_ms === undefined ? "" : d.latency_ms + " ms", d.error || ""].forEach(function (t) { cell(row, t); });
+      [(d.created_at || "").replace("T", " ").slice(0, 19), String(d.job_id || "").slice(0, 8),
+       d.event_type || "", d.status || "",
+       attempts.length + (last.status_code ? " (last " + last.status_code + ", " + last.latency_ms + " ms)" : ""),
+       last.error || ""].forEach(function (t) { cell(row, t); });
       body.appendChild(row);
     });
     $("deliveries-section").classList.remove("hidden");
