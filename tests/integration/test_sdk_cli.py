@@ -23,7 +23,7 @@ from tests.needs import require_module
 def funded(app, client, live_server):
     key = register(client, "sdk@example.com")
     grant(app, "sdk@example.com", "3")
-    return Client(live_server, key, sleep=lambda s: None if s > 1 else __import__("time").sleep(s))
+    return Client(live_server, key, backoff=0.01)
 
 
 def test_run_waits_for_the_result_and_balance_agrees(client, funded, worker):
