@@ -58,3 +58,24 @@ def test_tool_errors_carry_the_api_error(client, live_server):
     assert _payload(short)["code"] == "insufficient_credits"
     _, estimate = _call(server, "estimate_cost", {"service": "tts-l4"})
     assert _payload(estimate)["estimated_cost_usd"] == "0.02"
+
+
+def test_gpubridge_mcp_command_serves_over_stdio(client, live_server):
+    import os
+    import sys
+
+    from mcp import Client as McpClient
+    from mcp import StdioServerParameters
+
+    key = register(client, "mcp-stdio@example.com")
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "gpubridge.mcp_server"],
+        env={**os.environ, "GPUBRIDGE_BASE_URL": live_server, "GPUBRIDGE_API_KEY": key})
+
+    async def go():
+        async with McpClient(params) as session:
+            names = {tool.name for tool in (await session.list_tools()).tools}
+            return names, await session.call_tool("get_balance", {})
+    names, balance = asyncio.run(go())
+    assert "run_service" in names
+    assert Decimal(_payload(balance)["balance"]) == 0
