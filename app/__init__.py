@@ -5,12 +5,16 @@ import logging
 
 import redis
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .catalog import load_catalog
 from .config import ConfigError, load_config
 from .errors import register_error_handlers
 from .extensions import db, migrate
 from .jsonout import ExactJSONProvider
+from .logs import configure_logging, init_request_logging
+from .metrics import init_metrics
+from .ratelimit import init_rate_limits
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -22,11 +26,16 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(config or {})
     if not app.config["SQLALCHEMY_DATABASE_URI"]:
         raise ConfigError("no database: set DATABASE_URL, or start one with `make run`")
-    logging.basicConfig(level=logging.INFO)
+    configure_logging(logging.getLevelName(app.config["LOG_LEVEL"]))
+    if app.config["PROXY_HOPS"]:  # behind N reverse proxies: trust their X-Forwarded-For
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_HOPS"])
     db.init_app(app)
     migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
     _init_services(app)
     register_error_handlers(app)
+    init_request_logging(app)
+    init_rate_limits(app)
+    init_metrics(app)
     _register_blueprints(app)
     from .cli import register_cli
     register_cli(app)
@@ -56,8 +65,9 @@ def _stripe_client(config):
 
 
 def _register_blueprints(app: Flask) -> None:
-    from .blueprints import (account, catalog, files, health, jobs, lifecycle, payments,
-                             webhooks, x402)
+    from .blueprints import (account, catalog, docs, files, health, jobs, lifecycle,
+                             openai_api, pages, payments, webhooks, x402)
 
-    for module in (jobs, account, catalog, health, files, payments, lifecycle, webhooks, x402):
+    for module in (jobs, account, catalog, health, files, payments, lifecycle, webhooks, x402,
+                   docs, pages, openai_api):
         app.register_blueprint(module.bp)

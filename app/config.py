@@ -139,6 +139,11 @@ def load_config(env=None) -> dict:
         "BREAKER_THRESHOLD": _int(env, "GPUBRIDGE_BREAKER_THRESHOLD", 5),
         "BREAKER_COOLDOWN_SECONDS": _float(env, "GPUBRIDGE_BREAKER_COOLDOWN_SECONDS", 30.0),
         **_x402(env),
+        "RATE_LIMIT_PER_KEY": _int(env, "GPUBRIDGE_RATE_LIMIT_PER_KEY", 3000),
+        "RATE_LIMIT_PER_ADDRESS": _int(env, "GPUBRIDGE_RATE_LIMIT_PER_ADDRESS", 6000),
+        "RATE_LIMIT_WINDOW_SECONDS": _int(env, "GPUBRIDGE_RATE_LIMIT_WINDOW_SECONDS", 60),
+        "PROXY_HOPS": _int(env, "GPUBRIDGE_PROXY_HOPS", 0),
+        "LOG_LEVEL": (env.get("GPUBRIDGE_LOG_LEVEL") or "INFO").upper(),
     }
     check_config(config)
     return config

@@ -18,6 +18,7 @@ from . import idempotency, schemas
 from .catalog import Catalog, Service
 from .errors import ApiError
 from .extensions import db
+from .logs import job_id_var
 from .models import Job
 
 log = logging.getLogger(__name__)
@@ -96,10 +97,11 @@ def accepted_body(job: Job) -> str:
 
 def submit_job(catalog: Catalog, backends: dict, account_id: int, body,
                priority: str | None = None, idempotency_key: str | None = None,
-               lifecycle: dict | None = None) -> Submitted:
+               lifecycle: dict | None = None, send: bool = True) -> Submitted:
     """In one transaction: claim the idempotency key (or replay), validate and price the
     request, check the daily limit, hold the discounted estimate and write the job; send it
-    after commit. `lifecycle` holds the job's deadline fields from request headers."""
+    after commit. `lifecycle` holds the job's deadline fields from request headers; with
+    send=False the caller runs the job itself (the synchronous OpenAI-compatible API)."""
     try:
         claimed = None
         if idempotency_key is not None:
@@ -115,7 +117,8 @@ def submit_job(catalog: Catalog, backends: dict, account_id: int, body,
         db.session.rollback()  # releases the key and the account row; nothing was written
         raise
     db.session.commit()
-    send_job(job)
+    if send:
+        send_job(job)
     return Submitted(response=response, job=job)
 
 
@@ -166,6 +169,7 @@ def _write_job(catalog: Catalog, backends: dict, account_id: int, body,
               discount_percent=percent, webhook_events=prepared.webhook_events,
               **(lifecycle or {}))
     db.session.add(job)
+    job_id_var.set(str(job.id))  # every later log line of this request names the job
     try:
         db.session.flush()
         accounts.hold(db.session, account_id, job.id, cost)

@@ -4,6 +4,8 @@ from __future__ import annotations
 from celery import Celery, Task
 from flask import Flask
 
+from app.logs import connect_worker_signals
+
 from .queues import celery_queues
 
 
@@ -56,6 +58,9 @@ def celery_init_app(app: Flask) -> Celery:
                            "task": "workers.watch_crypto_deposits",
                            "schedule": float(app.config["CRYPTO_WATCH_INTERVAL_SECONDS"])}},
         worker_hijack_root_logger=False,
+        # Our JSON handler writes to stderr; a redirected stderr would feed it back to logging.
+        worker_redirect_stdouts=False,
     )
+    connect_worker_signals()
     app.extensions["celery"] = celery
     return celery

@@ -24,6 +24,37 @@ def queue_depths(redis) -> dict[str, int]:
     return {name: sum(counts[i * step:(i + 1) * step]) for i, name in enumerate(QUEUES)}
 
 
+def amqp_depths(celery) -> dict[str, int | None]:
+    """Messages waiting in each queue on an AMQP broker (RabbitMQ), by a passive declare;
+    None for a queue the broker does not have yet."""
+    depths: dict[str, int | None] = {}
+    with celery.connection_for_read() as connection:
+        connection.ensure_connection(max_retries=1)
+        for name in QUEUES:
+            channel = connection.channel()
+            try:
+                depths[name] = channel.queue_declare(queue=name, passive=True).message_count
+            except Exception:  # 404 NOT_FOUND closes the channel: the queue is not declared
+                depths[name] = None
+            finally:
+                try:
+                    channel.close()
+                except Exception:
+                    pass
+    return depths
+
+
+def broker_depths(celery, redis) -> tuple[dict[str, int | None], str | None]:
+    """Depth per queue on whichever broker Celery uses, and why it is unknown when it is."""
+    url = str(celery.conf.broker_url or "")
+    try:
+        if url.startswith(("amqp://", "amqps://", "pyamqp://")):
+            return amqp_depths(celery), None
+        return queue_depths(redis), None
+    except Exception as exc:  # broker down: report, never raise
+        return {}, f"broker unreachable: {type(exc).__name__}"
+
+
 def queue_workers(celery, timeout: float = 1.0) -> dict[str, list[str]]:
     """Worker names consuming each queue, from a broadcast that waits `timeout` seconds."""
     try:

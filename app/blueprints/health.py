@@ -6,7 +6,7 @@ import time
 from flask import Blueprint, current_app
 from sqlalchemy import text
 
-from workers.queues import QUEUES, queue_depths, queue_workers
+from workers.queues import QUEUES, broker_depths, queue_workers
 
 from ..catalog import load_catalog
 from ..extensions import db
@@ -66,10 +66,14 @@ def health():
     redis = current_app.extensions["redis"]
     database = _check(lambda: db.session.execute(text("SELECT 1")))
     cache = _check(redis.ping)
-    depths = queue_depths(redis) if cache["ok"] else {}
-    workers = queue_workers(current_app.extensions["celery"])
+    celery = current_app.extensions["celery"]
+    depths, reason = broker_depths(celery, redis)
+    workers = queue_workers(celery)
     queues = {name: {"depth": depths.get(name), "workers": workers.get(name, [])}
               for name in QUEUES}
+    for info in queues.values():
+        if info["depth"] is None:
+            info["depth_error"] = reason or "queue not declared on the broker yet"
     ok = database["ok"] and cache["ok"]
     body = {"status": "ok" if ok else "degraded", "database": database, "redis": cache,
             "queues": queues, "backends": backend_states(),

@@ -115,7 +115,10 @@ def test_too_old(paid_app, fresh_chain, db_session):
         paid_app.config.update(saved)
 
 
-def test_already_used(paid_client, chain, db_session):
+def test_already_used(paid_client, chain, db_session, monkeypatch):
+    # The first job stays queued: a worker settling it would change the ledger under the
+    # "nothing was written" check of the refused second use.
+    monkeypatch.setattr("app.jobs.send_job", lambda job: None)
     payer = chain.new_payer()
     proof = {"txHash": chain.send_usdc(payer, chain.pay_to, PRICE), "from": payer.address}
     assert _run(paid_client, proof).status_code == 202

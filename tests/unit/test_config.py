@@ -1,0 +1,36 @@
+"""Production mode refuses development secrets and a missing database."""
+import pytest
+
+from app.config import ConfigError, load_config
+
+PRODUCTION = {"GPUBRIDGE_ENV": "production", "GPUBRIDGE_SECRET_KEY": "s3cret-from-the-vault",
+              "DATABASE_URL": "postgresql://db/app", "REDIS_URL": "redis://cache/0"}
+
+
+@pytest.fixture
+def env(tmp_path):
+    # An empty var dir, so the embedded servers' URLs of this checkout are not picked up.
+    return {**PRODUCTION, "GPUBRIDGE_VAR_DIR": str(tmp_path)}
+
+
+def test_production_starts_with_real_settings(env):
+    assert load_config(env)["GPUBRIDGE_ENV"] == "production"
+
+
+@pytest.mark.parametrize("change,complaint", [
+    ({"GPUBRIDGE_SECRET_KEY": ""}, "GPUBRIDGE_SECRET_KEY"),
+    ({"DATABASE_URL": ""}, "DATABASE_URL"),
+    ({"REDIS_URL": ""}, "REDIS_URL"),
+    ({"GPUBRIDGE_ALLOW_PRIVATE_URLS": "true"}, "GPUBRIDGE_ALLOW_PRIVATE_URLS"),
+])
+def test_production_refuses_development_settings(env, change, complaint):
+    with pytest.raises(ConfigError, match=complaint):
+        load_config({**env, **change})
+
+
+def test_development_defaults_and_rate_limit_settings(tmp_path):
+    config = load_config({"GPUBRIDGE_VAR_DIR": str(tmp_path),
+                          "GPUBRIDGE_RATE_LIMIT_PER_KEY": "7"})
+    assert config["RATE_LIMIT_PER_KEY"] == 7 and config["RATE_LIMIT_PER_ADDRESS"] > 0
+    with pytest.raises(ConfigError):
+        load_config({"GPUBRIDGE_VAR_DIR": str(tmp_path), "GPUBRIDGE_RATE_LIMIT_PER_KEY": "x"})
