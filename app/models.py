@@ -177,7 +177,7 @@ class Topup(db.Model):
                                       name="amounts_positive"),)
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
-    source: Mapped[str] = mapped_column(String(32))  # stripe_checkout | stripe_auto
+    source: Mapped[str] = mapped_column(String(32))  # stripe_checkout | stripe_auto | usdc_deposit
     reference: Mapped[str] = mapped_column(String(200), unique=True)
     paid_amount: Mapped[int] = mapped_column(BigInteger)
     bonus_amount: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")

@@ -18,28 +18,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from web3 import Web3
 
-from . import ledger
+from . import topups
 from .chain import TRANSFER_TOPIC, Chain, UsdcTransfer, confirmations_needed, transfers_in
 
 log = logging.getLogger(__name__)
 MAX_MARKER = 9_999  # the unique part stays under one cent
 MAX_LOG_BLOCKS = 5_000  # a node answers eth_getLogs over a bounded range
-
-
-@dataclass(frozen=True)
-class Package:
-    key: str
-    price: int  # micro-USD
-    bonus_percent: int
-
-    @property
-    def bonus(self) -> int:
-        return self.price * self.bonus_percent // 100
-
-
-PACKAGES = {p.key: p for p in (Package("credits_25", 25_000_000, 5),
-                               Package("credits_50", 50_000_000, 10),
-                               Package("credits_100", 100_000_000, 15))}
 
 
 @dataclass(frozen=True)
@@ -50,24 +34,26 @@ class Deposit:
     expires_at: datetime
 
 
-def open_deposit(session: Session, chain: Chain, account_id: int, package: Package,
+def open_deposit(session: Session, chain: Chain, account_id: int, package: topups.Package,
                  ttl_seconds: int) -> Deposit:
-    """Record a pending deposit with an amount no other pending deposit has; commits."""
+    """Record a pending deposit with an amount no other pending deposit has; commits.
+    The packages and their bonuses are the card top-ups' (billing/topups.py)."""
+    bonus = topups.bonus_for(package.key, package.amount)
     start_block = chain.w3.eth.block_number
     expires = datetime.now(timezone.utc) + timedelta(seconds=ttl_seconds)
     for _ in range(20):
-        amount = package.price + 1 + secrets.randbelow(MAX_MARKER)
+        amount = package.amount + 1 + secrets.randbelow(MAX_MARKER)
         try:
             deposit_id = session.execute(text(
                 "INSERT INTO crypto_deposits (account_id, package, amount, bonus, start_block, "
                 "expires_at) VALUES (:acct, :pkg, :amount, :bonus, :block, :exp) RETURNING id"),
                 {"acct": account_id, "pkg": package.key, "amount": amount,
-                 "bonus": package.bonus, "block": start_block, "exp": expires}).scalar_one()
+                 "bonus": bonus, "block": start_block, "exp": expires}).scalar_one()
         except IntegrityError:  # that amount is pending for someone else: draw again
             session.rollback()
             continue
         session.commit()
-        return Deposit(deposit_id, amount, package.bonus, expires)
+        return Deposit(deposit_id, amount, bonus, expires)
     raise RuntimeError("no free deposit amount; too many pending deposits")
 
 
@@ -116,12 +102,10 @@ def credit(session: Session, transfer: UsdcTransfer) -> int | None:
     if row is None or not _claim(session, transfer, row.account_id):
         session.rollback()
         return None
-    legs = [ledger.Leg(ledger.ledger_account(session, None, "usdc_deposits"), -row.amount),
-            ledger.Leg(ledger.ledger_account(session, None, "grants"), -row.bonus),
-            ledger.Leg(ledger.ledger_account(session, row.account_id, "available"),
-                       row.amount + row.bonus)]
-    ledger.post(session, "crypto_topup", f"deposit:{row.id}", legs,
-                memo=f"USDC {transfer.tx_hash} with bonus")
+    # A top-up like a card one: it counts toward the volume discount, its bonus comes from
+    # `bonuses`, and the money from the system account of USDC received.
+    topups.credit(session, row.account_id, "usdc_deposit", f"deposit:{row.id}", row.amount,
+                  row.bonus, f"USDC {transfer.tx_hash} with bonus", funding="usdc_deposits")
     session.commit()
     return row.id
 

@@ -3,8 +3,9 @@
 Each customer has three ledger accounts: `available` (what they can spend), `held` (money
 reserved for running jobs) and `spent` (captured charges: our revenue is the sum of every
 `spent`, kept per customer so settlements never queue on one hot row). System accounts:
-`grants` (operator credit), `payments` (money paid in by card) and `bonuses` (package bonuses)
-may go negative. A transaction's (kind, reference) is unique, so posting it twice changes
+`grants` (operator credit), `payments` (money paid in by card), `usdc_deposits` (USDC
+top-ups), `x402` (per-request USDC payments) and `bonuses` (package bonuses) may go negative:
+they count money that came in from outside. A transaction's (kind, reference) is unique, so posting it twice changes
 nothing; a balance moves only through a conditional UPDATE that refuses to go below zero, and
 rows are locked in id order so concurrent movements cannot deadlock.
 """

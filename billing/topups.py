@@ -66,9 +66,10 @@ def bonus_for(package_key: str | None, paid: int) -> int:
 
 
 def credit(session: Session, account_id: int, source: str, reference: str, paid: int,
-           bonus: int, memo: str) -> bool:
+           bonus: int, memo: str, funding: str = "payments") -> bool:
     """Record the payment and credit paid + bonus, in the caller's transaction; once per
-    `reference` (False when it was credited before)."""
+    `reference` (False when it was credited before). `funding` is the system account the
+    money came through (`payments` for cards, `usdc_deposits` for USDC)."""
     topup_id = session.execute(text(
         "INSERT INTO topups (account_id, source, reference, paid_amount, bonus_amount) "
         "VALUES (:acct, :source, :ref, :paid, :bonus) ON CONFLICT (reference) DO NOTHING "
@@ -76,7 +77,7 @@ def credit(session: Session, account_id: int, source: str, reference: str, paid:
                           "paid": paid, "bonus": bonus}).scalar()
     if topup_id is None:
         return False
-    legs = [ledger.Leg(ledger.ledger_account(session, None, "payments"), -paid),
+    legs = [ledger.Leg(ledger.ledger_account(session, None, funding), -paid),
             ledger.Leg(ledger.ledger_account(session, None, "bonuses"), -bonus),
             ledger.Leg(ledger.ledger_account(session, account_id, "available"), paid + bonus)]
     return ledger.post(session, "topup", reference, legs, memo=memo)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
-from billing import crypto_topup
+from billing import crypto_topup, topups
 from billing.chain import confirmations_needed
 from billing.money import usd
 
@@ -25,11 +25,11 @@ def _payment_required(exc: PaymentRequired):
 def topup_crypto():
     account = current_account()
     body = json_body()
-    package = crypto_topup.PACKAGES.get(body.get("package") if isinstance(body, dict) else None)
+    package = topups.PACKAGES.get(body.get("package") if isinstance(body, dict) else None)
     if package is None:
         raise ApiError(400, "unknown_package", "Unknown top-up package.",
                        "Pick one of available_packages.", field="package",
-                       available_packages=sorted(crypto_topup.PACKAGES))
+                       available_packages=sorted(topups.PACKAGES))
     if not current_app.config["X402_PAY_TO"]:
         raise ApiError(503, "crypto_topup_unavailable", "This server takes no USDC.",
                        "Top up with a card at POST /account/topup.")

@@ -55,8 +55,10 @@ def test_topup_credited_once_with_its_bonus(paid_app, paid_client, chain, db_ses
     assert sorted(len(run) for run in runs) == [0, 0, 1]  # credited by exactly one run
     assert ledger.balance(db_session, account_id) == amount + 1_250_000
     assert ledger.check(db_session) == []
-    assert data(paid_client.get("/account/balance", headers=auth(key)))["balance"] == \
-        ask["credits_usd"]
+    balance = data(paid_client.get("/account/balance", headers=auth(key)))
+    assert balance["balance"] == ask["credits_usd"]
+    # Like a card top-up, it counts toward the volume discount (the bonus does not).
+    assert parse_usd(str(balance["volume_discount"]["lifetime_topups_usd"])) == amount
     # The same transfer cannot also pay for a job as an x402 proof.
     response = paid_client.post("/run", json={"service": "embedding-l4", "input": {
         "text": "hi"}}, headers=payment_header({"txHash": tx_hash, "from": payer.address}))
