@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from common import fresh_database, make_app, report
+from common import NO_RATE_LIMITS, fresh_database, make_app, report
 from load import run_load
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,7 +58,7 @@ def account_key(url: str) -> str:
 
 def main() -> None:
     url, drop = fresh_database()
-    env = {"DATABASE_URL": url, "GPUBRIDGE_ENV": "development"}
+    env = {"DATABASE_URL": url, "GPUBRIDGE_ENV": "development", **NO_RATE_LIMITS}
     ours, our_port = serve("app:create_app()", env, ROOT)
     bare, bare_port = serve("bare_app:app", env, ROOT / "bench")
     try:

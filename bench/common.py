@@ -42,9 +42,14 @@ def fresh_database() -> tuple[str, Callable[[], None]]:
     return url, drop
 
 
+NO_RATE_LIMITS = {"GPUBRIDGE_RATE_LIMIT_PER_KEY": "0", "GPUBRIDGE_RATE_LIMIT_PER_ADDRESS": "0"}
+
+
 def make_app(database_url: str, **config):
+    """The app on `database_url`, without rate limits (a benchmark is one client on purpose)."""
     from app import create_app
-    return create_app({"SQLALCHEMY_DATABASE_URI": database_url, **config})
+    return create_app({"SQLALCHEMY_DATABASE_URI": database_url, "RATE_LIMIT_PER_KEY": 0,
+                       "RATE_LIMIT_PER_ADDRESS": 0, **config})
 
 
 def interleave(candidate: Callable[[], float], baseline: Callable[[], float],
