@@ -43,9 +43,10 @@ emulator: install
 test: install
 	exec $(DEVSERVICES) test -- $(BIN)/python -m pytest -q -ra --timeout=120 $(TESTS) $(PYTEST_ARGS)
 
+# Each bench/bN_*.py prints ratios against a baseline measured in the same run (README).
 bench: install
-	exec $(DEVSERVICES) test -- sh -c 'status=0; for f in bench/*.py; do \
-		[ -e "$$f" ] || continue; echo "== $$f"; $(BIN)/python "$$f" || status=1; \
+	exec $(DEVSERVICES) test -- sh -c 'status=0; for f in bench/b[0-9]*.py; do \
+		echo "== $$f"; (cd bench && ../$(BIN)/python "$${f#bench/}") || status=1; \
 		done; exit $$status'
 
 # The reliability suite's long form: the same scenarios with more jobs and more faults.

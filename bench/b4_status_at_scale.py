@@ -23,11 +23,11 @@ def populate(url: str, count: int) -> list[str]:
             "INSERT INTO accounts (email) VALUES ('bench@example.com') RETURNING id")).scalar()
         conn.execute(sa.text(
             "INSERT INTO jobs (id, account_id, service, family, status, input, output, usage, "
-            "estimated_cost, hold_amount, actual_cost, refunded_amount, settled_at, "
-            "finished_at, started_at) "
+            "estimated_cost, hold_amount, actual_cost, refunded_amount, discount_amount, "
+            "settled_at, finished_at, started_at) "
             "SELECT gen_random_uuid(), :acct, 'embedding-l4', 'text', 'completed', '{}', "
             "'{\"embedding\": [0.1, 0.2], \"dimensions\": 2}', '{\"outputs\": 1}', "
-            "10000, 10000, 10000, 0, now(), now(), now() FROM generate_series(1, :n)"),
+            "10000, 10000, 10000, 0, 0, now(), now(), now() FROM generate_series(1, :n)"),
             {"acct": account, "n": count})
     with engine.begin() as conn:
         conn.execute(sa.text("ANALYZE jobs"))
@@ -46,7 +46,7 @@ def latency(client, ids: list[str]) -> float:
         started = time.perf_counter()
         response = client.get(f"/status/{job_id}")
         times.append(time.perf_counter() - started)
-        assert response.status_code == 200
+        assert response.status_code == 200, response.get_data(as_text=True)[:300]
     return statistics.median(times)
 
 
