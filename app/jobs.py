@@ -114,7 +114,7 @@ def submit_job(catalog: Catalog, backends: dict, account_id: int, body,
         if claimed is not None:
             idempotency.remember(db.session, claimed, job.id, response)
     except BaseException:
-        db.session.rollback()  # releases the key and the account row; nothing was written
+        db.session.rollback()  # releases the key and every row it locked; nothing was written
         raise
     db.session.commit()
     if send:
@@ -159,7 +159,7 @@ def _write_job(catalog: Catalog, backends: dict, account_id: int, body,
     percent = discounts.percent_for(db.session, account_id)
     cost = discounts.apply(prepared.cost, percent)
     try:
-        limits.reserve_daily(db.session, account_id, cost)  # locks the account row
+        limits.reserve_daily(db.session, account_id, cost)
     except limits.DailyLimitExceeded as exc:
         raise _over_limit(exc) from None
     job = Job(id=uuid.uuid4(), account_id=account_id, service=prepared.service.key,

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import (BigInteger, Boolean, CheckConstraint, DateTime, ForeignKey, Index,
+from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Date, DateTime, ForeignKey, Index,
                         Integer, LargeBinary, SmallInteger, String, Text, UniqueConstraint, func)
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
@@ -323,3 +323,16 @@ class CryptoDeposit(db.Model):
     created_at: Mapped[datetime] = _now_column()
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     credited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DailySpend(db.Model):
+    """An account's spend of one UTC day: open holds plus settled charges of that day's jobs.
+
+    Kept as a counter so the daily-limit check at submit is one conditional upsert, however
+    many jobs the day holds."""
+
+    __tablename__ = "daily_spend"
+    __table_args__ = (CheckConstraint("spent >= 0", name="spent_not_negative"),)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    spent: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")

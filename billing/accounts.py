@@ -61,9 +61,7 @@ def settle(session: Session, account_id: int, job_id: uuid.UUID, held_amount: in
 
 
 def daily_spend(session: Session, account_id: int) -> int:
-    """Captured charges plus open holds of the current UTC day."""
+    """Captured charges plus open holds of the jobs submitted this UTC day."""
     return session.execute(text(
-        "SELECT COALESCE(SUM(CASE WHEN settled_at IS NULL THEN hold_amount "
-        "ELSE actual_cost END), 0)::bigint FROM jobs WHERE account_id = :acct "
-        "AND created_at >= date_trunc('day', now() AT TIME ZONE 'utc') AT TIME ZONE 'utc'"),
-        {"acct": account_id}).scalar()
+        "SELECT spent FROM daily_spend WHERE account_id = :acct "
+        "AND day = (now() AT TIME ZONE 'utc')::date"), {"acct": account_id}).scalar() or 0

@@ -19,17 +19,33 @@ class DailyLimitExceeded(Exception):
 
 
 def reserve_daily(session: Session, account_id: int, amount: int) -> None:
-    """Check that `amount` fits under today's limit, in the caller's (submit) transaction.
+    """Add `amount` to today's spend if it fits under the limit, in the caller's (submit)
+    transaction; DailyLimitExceeded otherwise.
 
-    The account row is locked FOR UPDATE until that transaction ends, so concurrent submits
-    of one account take turns: each sees the holds the previous ones committed.
+    One conditional upsert on the (account, day) counter decides: concurrent submits of one
+    account queue on that row and each sees what the previous ones added.
     """
-    limit = session.execute(text(
-        "SELECT daily_limit FROM accounts WHERE id = :id FOR UPDATE"),
-        {"id": account_id}).scalar_one()
-    spent = daily_spend(session, account_id)
-    if spent + amount > limit:
-        raise DailyLimitExceeded(limit, spent, amount)
+    added = session.execute(text(
+        "INSERT INTO daily_spend AS d (account_id, day, spent) "
+        "SELECT id, (now() AT TIME ZONE 'utc')::date, :amount FROM accounts "
+        "WHERE id = :id AND :amount <= daily_limit "
+        "ON CONFLICT (account_id, day) DO UPDATE SET spent = d.spent + :amount "
+        "WHERE d.spent + :amount <= (SELECT daily_limit FROM accounts WHERE id = :id) "
+        "RETURNING spent"), {"id": account_id, "amount": amount}).scalar()
+    if added is None:
+        limit = session.execute(text("SELECT daily_limit FROM accounts WHERE id = :id"),
+                                {"id": account_id}).scalar_one()
+        raise DailyLimitExceeded(limit, daily_spend(session, account_id), amount)
+
+
+def release_daily(session: Session, job_id, refunded: int) -> None:
+    """Take a settled job's refund off the spend of the day it was submitted."""
+    if refunded:
+        session.execute(text(
+            "UPDATE daily_spend SET spent = spent - :refund FROM jobs "
+            "WHERE jobs.id = :job AND daily_spend.account_id = jobs.account_id "
+            "AND daily_spend.day = (jobs.created_at AT TIME ZONE 'utc')::date"),
+            {"refund": refunded, "job": job_id})
 
 
 def set_daily_limit(session: Session, account_id: int, limit: int) -> None:

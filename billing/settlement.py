@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.catalog import Catalog
 
-from . import accounts, auto_topup, discounts
+from . import accounts, auto_topup, discounts, limits
 from .pricing import actual_cost
 
 
@@ -36,6 +36,7 @@ def settle_job(session: Session, catalog: Catalog, job_id: uuid.UUID) -> account
         list_cost = actual_cost(catalog.get(job.service), job.model, job.usage or {})
     cost = discounts.apply(list_cost, job.discount_percent)
     result = accounts.settle(session, job.account_id, job.id, job.hold_amount, cost)
+    limits.release_daily(session, job.id, result.refunded)
     session.execute(text(
         "UPDATE jobs SET actual_cost = :cost, refunded_amount = :refund, discount_amount = "
         ":discount, settled_at = now(), updated_at = now() WHERE id = :id"),

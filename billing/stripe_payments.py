@@ -115,7 +115,7 @@ def _credit_checkout(session: Session, checkout: dict, payment_method: str | Non
     account_id = _account_of(session, checkout)
     if account_id is None:  # a checkout we did not create (another app on the same Stripe)
         return "unknown_account"
-    # The account row first, then the ledger: the same lock order as a submit.
+    # The account row first, then the ledger rows (a submit never waits on the account row).
     session.execute(text(
         "UPDATE accounts SET stripe_customer_id = COALESCE(:customer, stripe_customer_id), "
         "stripe_payment_method_id = COALESCE(:method, stripe_payment_method_id) WHERE id = :id"),

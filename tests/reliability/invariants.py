@@ -32,6 +32,15 @@ def check_invariants(session) -> list[str]:
                  "SELECT id, actual_cost, refunded_amount, hold_amount FROM jobs "
                  "WHERE settled_at IS NOT NULL "
                  "AND actual_cost + refunded_amount <> hold_amount")]
+    problems += [f"account {r.account_id} on {r.day}: daily spend {r.spent}, jobs say {r.total}"
+                 for r in _rows(session,
+                 "SELECT d.account_id, d.day, d.spent, COALESCE(SUM(CASE WHEN j.settled_at IS NULL "
+                 "THEN j.hold_amount ELSE j.actual_cost END), 0) AS total FROM daily_spend d "
+                 "LEFT JOIN jobs j ON j.account_id = d.account_id "
+                 "AND (j.created_at AT TIME ZONE 'utc')::date = d.day "
+                 "GROUP BY d.account_id, d.day, d.spent "
+                 "HAVING d.spent <> COALESCE(SUM(CASE WHEN j.settled_at IS NULL "
+                 "THEN j.hold_amount ELSE j.actual_cost END), 0)")]
     return problems
 
 
