@@ -14,7 +14,8 @@ import pytest
 from tests.needs import require_module
 
 
-def _start_chain():
+def start_chain():
+    """Start the test chain (skips where eth-tester is missing, fails under CI)."""
     require_module("eth_tester")
     from tests.chain.deploy import deploy
     from tests.chain.rpc import TesterChain
@@ -35,10 +36,17 @@ def chain_config(chain) -> dict:
             "X402_SETTLER_KEY": chain.settler.key.to_0x_hex()}
 
 
+def chain_env(chain) -> dict:
+    """The same settings as environment variables, for API processes started apart."""
+    config = chain_config(chain)
+    env = {name: str(value) for name, value in config.items() if name != "X402_NETWORK"}
+    return {**env, "GPUBRIDGE_X402_NETWORK": config["X402_NETWORK"]}
+
+
 @pytest.fixture(scope="session")
 def chain():
     """A running chain with the test USDC and sanctions oracle deployed."""
-    deployed = _start_chain()
+    deployed = start_chain()
     yield deployed
     deployed.node.stop()
 
@@ -46,7 +54,7 @@ def chain():
 @pytest.fixture
 def fresh_chain():
     """A chain of this test's own (for tests that move its clock)."""
-    deployed = _start_chain()
+    deployed = start_chain()
     yield deployed
     deployed.node.stop()
 
