@@ -150,7 +150,7 @@ class JobAttempt(db.Model):
     job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id"), index=True)
     delivery: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # which claim
     backend: Mapped[str] = mapped_column(String(32))
-    outcome: Mapped[str] = mapped_column(String(16))  # ok | retryable | permanent | unavailable | skipped
+    outcome: Mapped[str] = mapped_column(String(16))  # ok | retryable | permanent | unavailable | skipped | cancelled
     error: Mapped[str | None] = mapped_column(Text)
     error_class: Mapped[str | None] = mapped_column(String(64))  # e.g. ProviderTimeout
     seconds: Mapped[float] = mapped_column(db.Float, default=0.0)  # duration, not money

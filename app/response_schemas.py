@@ -36,7 +36,8 @@ class Progress(Schema):
 
 class AttemptView(Schema):
     backend = fields.String()
-    outcome = fields.String(metadata={"enum": ["ok", "retryable", "permanent", "unavailable"]})
+    outcome = fields.String(metadata={"enum": ["ok", "retryable", "permanent", "unavailable",
+                                               "skipped", "cancelled"]})
     error = fields.String(allow_none=True)
     seconds = fields.Float()
 

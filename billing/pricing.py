@@ -70,6 +70,19 @@ def actual_cost(service: Service, model: str | None, usage: dict) -> int:
     return seconds_cost(pricing, float(usage.get("compute_seconds", 0.0)))
 
 
+def cancelled_cost(service: Service, model: str | None, usage: dict) -> int:
+    """The price of a job cancelled mid-run, from the compute seconds it used: the
+    per-second price (and minimum) for per-second services; other services are charged the
+    share of one output's estimate that those seconds are of `estimated_seconds`, never more
+    than that estimate. The caller caps it at the hold."""
+    seconds = float(usage.get("compute_seconds", 0.0))
+    if service.pricing.kind == "per_second":
+        return seconds_cost(service.pricing, seconds)
+    full = estimate(service, {}, model)
+    typical_millis = max(1, math.ceil(service.estimated_seconds * 1000))
+    return min(full, ceil_div(full * math.ceil(seconds * 1000), typical_millis))
+
+
 def price_per_second(service: Service) -> int:
     """Micro-USD per second for per-second services, else 0."""
     return service.pricing.per_second if service.pricing.kind == "per_second" else 0

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from app.catalog import Catalog
 
 from . import accounts, auto_topup, discounts, limits
-from .pricing import actual_cost
+from .pricing import actual_cost, cancelled_cost
 
 
 def settle_job(session: Session, catalog: Catalog, job_id: uuid.UUID) -> accounts.Settlement | None:
@@ -31,9 +31,7 @@ def settle_job(session: Session, catalog: Catalog, job_id: uuid.UUID) -> account
     if job is None:
         session.rollback()
         return None
-    list_cost = 0
-    if job.status == "completed":  # failed and cancelled jobs cost nothing
-        list_cost = actual_cost(catalog.get(job.service), job.model, job.usage or {})
+    list_cost = _list_cost(catalog, job)
     cost = discounts.apply(list_cost, job.discount_percent)
     result = accounts.settle(session, job.account_id, job.id, job.hold_amount, cost)
     limits.release_daily(session, job.id, result.refunded)
@@ -45,3 +43,14 @@ def settle_job(session: Session, catalog: Catalog, job_id: uuid.UUID) -> account
     armed = auto_topup.arm_if_low(session, job.account_id)
     session.commit()
     return dataclasses.replace(result, auto_topup_id=armed)
+
+
+def _list_cost(catalog: Catalog, job) -> int:
+    """Before discount and cap: a completed job's usage at the catalog price; a job cancelled
+    mid-run at the provider, what it used; anything else (failed, cancelled before running or
+    between attempts, so no usage recorded) nothing."""
+    if job.status == "completed":
+        return actual_cost(catalog.get(job.service), job.model, job.usage or {})
+    if job.status == "cancelled" and job.usage:
+        return cancelled_cost(catalog.get(job.service), job.model, job.usage)
+    return 0

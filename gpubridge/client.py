@@ -127,7 +127,8 @@ class Client:
             self._sleep(poll_interval)
 
     def cancel(self, job_id: str) -> dict:
-        """POST /cancel/{job_id}: a queued job is cancelled and refunded."""
+        """POST /cancel/{job_id}: a queued job is cancelled and refunded; a running one is
+        stopped (at the provider where it can be) and charged only what it used."""
         return self.request("POST", f"/cancel/{job_id}")
 
     def estimate(self, service: str, seconds: float | None = None) -> dict:

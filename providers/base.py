@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 
 class ProviderError(Exception):
@@ -87,9 +87,25 @@ class Result:
     files: dict[str, File] = field(default_factory=dict)
 
 
+class CallCancelled(Exception):
+    """Raised by an adapter that stopped a run because `Call.should_stop` said so and
+    cancelled it at the provider; `usage` is what the provider reports the run used.
+
+    Not a ProviderError: the router neither retries nor fails over, the job ends cancelled.
+    """
+
+    def __init__(self, message: str, usage: Usage):
+        super().__init__(message)
+        self.message = message
+        self.usage = usage
+
+
 @dataclass(frozen=True)
 class Call:
-    """One request to a backend: the task name, the validated input and the upstream model."""
+    """One request to a backend: the task name, the validated input and the upstream model.
+
+    `should_stop`, when given, says whether the job was cancelled meanwhile; adapters that
+    poll a run (Replicate, RunPod) ask it at each poll and cancel the run upstream."""
 
     service: str
     task: str
@@ -97,6 +113,7 @@ class Call:
     model: str | None = None
     timeout: float = 60.0
     output: str = "json"  # the service's output kind (catalog `output:`), for shaping answers
+    should_stop: Callable[[], bool] | None = field(default=None, compare=False)
 
 
 class Backend(Protocol):

@@ -1,21 +1,24 @@
 """The Replicate adapter: task `predict` on a model (`owner/name`) or a version (`owner/name:id`).
 
 Creates the prediction with `Prefer: wait` (Replicate holds the request up to 60 s and often
-answers with the finished prediction), then polls `urls.get`; past the call's timeout it posts
-`urls.cancel` so the run stops costing. `metrics.predict_time` is the usage's compute seconds.
+answers with the finished prediction), then polls `urls.get`; past the call's timeout, or when
+the job was cancelled (`Call.should_stop`), it posts `urls.cancel` so the run stops costing.
+`metrics.predict_time` is the usage's compute seconds, of a canceled prediction too.
 """
 from __future__ import annotations
 
 import time
 
-from .base import BackendUnavailable, Call, Result, UpstreamError, Usage
+from .base import (BackendUnavailable, Call, CallCancelled, ProviderError, Result,
+                   UpstreamError, Usage)
 from .media import UrlPolicy
 from .outputs import shape
-from .polling import poll
+from .polling import StopRequested, poll
 from .wire import Client
 
 TERMINAL = ("succeeded", "failed", "canceled")
 MAX_PREFER_WAIT = 60
+STOPPABLE_PREFER_WAIT = 10  # a cancel is noticed only between polls: keep the first one short
 #: our field names -> the names most Cog models use for the same thing
 RENAMES = {"image_url": "image", "audio_url": "audio", "video_url": "video",
            "file_url": "file", "mask_url": "mask", "duration_seconds": "duration"}
@@ -43,19 +46,35 @@ class ReplicateBackend:
         started = time.monotonic()
         deadline = started + call.timeout
         prediction = self._create(call, deadline)
-        prediction = poll(lambda timeout: self._get(prediction, timeout),
-                          lambda p: p.get("status") in TERMINAL, prediction, deadline,
-                          lambda: self._cancel(prediction), f"{self.name} prediction",
-                          self.sleep)
+        try:
+            prediction = poll(lambda timeout: self._get(prediction, timeout),
+                              lambda p: p.get("status") in TERMINAL, prediction, deadline,
+                              lambda: self._cancel(prediction), f"{self.name} prediction",
+                              self.sleep, call.should_stop)
+        except StopRequested as stopped:
+            raise self._stopped(stopped.state, started) from None
         if prediction["status"] != "succeeded":
             detail = prediction.get("error") or prediction["status"]
             raise UpstreamError(f"{self.name}: prediction {prediction['status']}: {detail}")
         output, files = shape(call.output, prediction.get("output"))
-        seconds = (prediction.get("metrics") or {}).get("predict_time")
-        usage = Usage(compute_seconds=float(seconds) if seconds is not None
+        seconds = _predict_time(prediction)
+        usage = Usage(compute_seconds=seconds if seconds is not None
                       else time.monotonic() - started,
                       outputs=max(1, len(output.get("urls", ()))))
         return Result(output=output, usage=usage, files=files)
+
+    def _stopped(self, prediction: dict, started: float) -> CallCancelled:
+        """Cancel the prediction for a job that was cancelled; its usage is the canceled
+        prediction's predict_time, or our own wall time when Replicate does not say."""
+        seconds = _predict_time(self._cancel(prediction) or {})
+        if seconds is None:
+            try:
+                seconds = _predict_time(self._get(prediction, 10))
+            except ProviderError:
+                pass
+        used = seconds if seconds is not None else time.monotonic() - started
+        return CallCancelled(f"{self.name}: prediction {prediction.get('id')} canceled",
+                             Usage(compute_seconds=used))
 
     def _create(self, call: Call, deadline: float) -> dict:
         body = {"input": model_input(call.input)}
@@ -64,7 +83,8 @@ class ReplicateBackend:
             body["version"] = call.model.split(":", 1)[1]
         else:
             path = f"/models/{call.model}/predictions"
-        wait = int(max(1, min(MAX_PREFER_WAIT, deadline - time.monotonic())))
+        longest = MAX_PREFER_WAIT if call.should_stop is None else STOPPABLE_PREFER_WAIT
+        wait = int(max(1, min(longest, deadline - time.monotonic())))
         prediction = self.client.json("POST", path, deadline - time.monotonic(), json=body,
                                       headers={"Prefer": f"wait={wait}"})
         if not isinstance(prediction, dict) or "status" not in prediction:
@@ -74,11 +94,18 @@ class ReplicateBackend:
     def _get(self, prediction: dict, timeout: float) -> dict:
         return self.client.json("GET", _url(prediction, "get"), timeout)
 
-    def _cancel(self, prediction: dict) -> None:
+    def _cancel(self, prediction: dict) -> dict | None:
+        """Cancel the prediction; the canceled prediction Replicate answers with, if any."""
         try:
-            self.client.request("POST", _url(prediction, "cancel"), 10)
-        except Exception:  # best effort: the timeout is what we report
-            pass
+            answer = self.client.json("POST", _url(prediction, "cancel"), 10)
+        except Exception:  # best effort: the timeout (or the cancel) is what we report
+            return None
+        return answer if isinstance(answer, dict) else None
+
+
+def _predict_time(prediction: dict) -> float | None:
+    seconds = (prediction.get("metrics") or {}).get("predict_time")
+    return float(seconds) if isinstance(seconds, (int, float)) else None
 
 
 def _url(prediction: dict, name: str) -> str:

@@ -12,7 +12,8 @@ from typing import Callable
 
 from app.catalog import BackendStep, Service
 
-from .base import BackendUnavailable, Call, PermanentProviderError, ProviderError, Result
+from .base import (BackendUnavailable, Call, CallCancelled, PermanentProviderError,
+                   ProviderError, Result)
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class Attempt:
     """One call's outcome, as recorded on the job."""
 
     backend: str
-    outcome: str  # ok | retryable | permanent | unavailable | skipped
+    outcome: str  # ok | retryable | permanent | unavailable | skipped | cancelled
     error: str | None
     seconds: float
     error_class: str | None = None
@@ -80,12 +81,13 @@ def candidates(service: Service, backends: dict, model: str | None,
 
 
 def _call(service: Service, step: BackendStep, data: dict, model: str | None,
-          policy: RetryPolicy) -> Call:
+          policy: RetryPolicy, should_stop: Callable[[], bool] | None = None) -> Call:
     timeout = service.timeout_seconds
     if policy.max_call_seconds > 0:
         timeout = min(timeout, policy.max_call_seconds)
     return Call(service=service.key, task=step.task, input=data,
-                model=step.upstream_model(model), timeout=timeout, output=service.output)
+                model=step.upstream_model(model), timeout=timeout, output=service.output,
+                should_stop=should_stop)
 
 
 class _NoHealth:
@@ -100,9 +102,12 @@ class _NoHealth:
 def run_chain(service: Service, data: dict, model: str | None, backends: dict,
               record: Callable[[Attempt], None], policy: RetryPolicy = RetryPolicy(),
               sleep: Callable[[float], None] = time.sleep, priority: str | None = None,
-              health=None) -> tuple[Result, BackendStep]:
-    """Run the job on the first backend that succeeds; raise ChainFailed otherwise."""
-    walk = _Walk(service, data, model, record, policy, sleep, health or _NoHealth())
+              health=None, should_stop: Callable[[], bool] | None = None
+              ) -> tuple[Result, BackendStep]:
+    """Run the job on the first backend that succeeds; raise ChainFailed otherwise, or
+    CallCancelled when `should_stop` made an adapter cancel its run."""
+    walk = _Walk(service, data, model, record, policy, sleep, health or _NoHealth(),
+                 should_stop)
     last_error = "no backend is available for this service"
     for step, backend in candidates(service, backends, model, priority,
                                     walk.health.latencies()):
@@ -124,6 +129,7 @@ class _Walk:
     policy: RetryPolicy
     sleep: Callable[[float], None]
     health: object
+    should_stop: Callable[[], bool] | None = None
 
     def try_backend(self, step: BackendStep, backend) -> tuple[Result | None, str | None]:
         """Call one backend up to the policy's attempts: (result, None) or (None, error).
@@ -137,7 +143,11 @@ class _Walk:
             started = time.monotonic()
             try:
                 result = backend.run(_call(self.service, step, self.data, self.model,
-                                           self.policy))
+                                           self.policy, self.should_stop))
+            except CallCancelled as exc:  # the job was cancelled: no retry, no failover
+                self.record(Attempt(step.backend, "cancelled", exc.message,
+                                    time.monotonic() - started, type(exc).__name__))
+                raise
             except ProviderError as exc:
                 error = self._failed(step, exc, time.monotonic() - started)
                 if not _retry_here(exc, _outcome(exc), attempt, self.policy):

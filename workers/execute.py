@@ -10,6 +10,7 @@ import dataclasses
 import json
 import logging
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -19,12 +20,13 @@ from sqlalchemy.orm import Session
 from app import lifecycle
 from app.catalog import Catalog
 from app.models import JobAttempt, StoredFile
-from providers.base import Result
+from providers.base import CallCancelled, Result
 from providers.router import Attempt, ChainFailed, RetryPolicy, run_chain
 
 from .lease import Heartbeat
 
 log = logging.getLogger(__name__)
+STOP_CHECK_SECONDS = 1.0  # adapters ask at every poll; the database is asked at most this often
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,25 @@ class JobStopped(Exception):
         self.error = error
 
 
+class StopCheck:
+    """`Call.should_stop` for one job: is it cancelled or past its Cancel-After deadline?
+
+    Reads the job row at most once every `every` seconds; `reason` keeps the error to end it
+    with once the answer is yes."""
+
+    def __init__(self, session: Session, job_id: uuid.UUID, every: float = STOP_CHECK_SECONDS,
+                 clock=time.monotonic):
+        self.session, self.job_id, self.every, self.clock = session, job_id, every, clock
+        self.reason: str | None = None
+        self._next = 0.0
+
+    def __call__(self) -> bool:
+        if self.reason is None and self.clock() >= self._next:
+            self._next = self.clock() + self.every
+            self.reason = lifecycle.should_stop(self.session, self.job_id)
+        return self.reason is not None
+
+
 def _record(session: Session, claimed: Claim):
     def record(attempt: Attempt) -> None:
         session.add(JobAttempt(job_id=claimed.job_id, delivery=claimed.delivery,
@@ -69,9 +90,10 @@ def _record(session: Session, claimed: Claim):
                                error=attempt.error, error_class=attempt.error_class,
                                seconds=attempt.seconds))
         session.commit()
-        # Between attempts is where a cancel takes effect; a result already made is kept.
-        if attempt.outcome != "ok" and (reason := lifecycle.should_stop(session,
-                                                                        claimed.job_id)):
+        # A cancel takes effect mid-run where the adapter can cancel upstream (it raises
+        # CallCancelled), else between attempts; a result already made is kept.
+        if attempt.outcome not in ("ok", "cancelled") and (
+                reason := lifecycle.should_stop(session, claimed.job_id)):
             raise JobStopped(reason)
     return record
 
@@ -119,15 +141,21 @@ def execute(session: Session, catalog: Catalog, backends: dict, claimed: Claim,
     """Run a claimed job to a final status; returns it, or None if the job was taken over.
     `health` (providers.health.BackendHealth) shares breakers and latency across workers."""
     service = catalog.get(claimed.service)
+    stop = StopCheck(session, claimed.job_id)
     try:
-        if reason := lifecycle.should_stop(session, claimed.job_id):
-            raise JobStopped(reason)
+        if stop():
+            raise JobStopped(stop.reason)
         with Heartbeat(session.get_bind(), claimed.job_id, claimed.delivery, lease_seconds):
             result, _step = run_chain(service, claimed.input, claimed.model, backends,
                                       _record(session, claimed), policy,
-                                      priority=claimed.priority, health=health)
+                                      priority=claimed.priority, health=health,
+                                      should_stop=stop)
     except JobStopped as exc:  # nothing was produced, so nothing is charged
         ok = _finish(session, claimed, "cancelled", error=exc.error)
+        return "cancelled" if ok else None
+    except CallCancelled as exc:  # stopped at the provider mid-run: charged what it used
+        ok = _finish(session, claimed, "cancelled", error=stop.reason or lifecycle.CANCELLED,
+                     usage=json.dumps(dataclasses.asdict(exc.usage)))
         return "cancelled" if ok else None
     except ChainFailed as exc:
         error = {"message": exc.message, "code": "invalid_input" if exc.permanent

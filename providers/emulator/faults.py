@@ -8,7 +8,9 @@ A fault is a JSON object:
   protocol's shape; latency: wait `seconds`, then answer normally; hang: wait `seconds`
   (default 30) and close without answering; reset: drop the connection (TCP RST);
   malformed: 200 with a body that is not JSON; processing: a Replicate prediction or RunPod job
-  created now stays unfinished for `polls` status requests (default: until cancelled).
+  created now stays unfinished for `polls` status requests (default: until cancelled); once
+  cancelled it reports `compute_seconds` used (default: its wall time since created) as
+  `metrics.predict_time` (Replicate) or `executionTime` in ms (RunPod).
 - times: how many requests it applies to (default: until DELETE /_faults).
 The first matching fault wins; faults are kept in order of arrival.
 """

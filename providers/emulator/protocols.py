@@ -11,6 +11,7 @@ import itertools
 import json
 import re
 import threading
+import time
 
 from .media import png, wav
 
@@ -139,7 +140,16 @@ def _prediction(run: dict, origin: str, backend: str) -> dict:
              "error": None, "urls": {"get": url, "cancel": url + "/cancel"}, "metrics": {}}
     if run["status"] == "succeeded":
         found["metrics"] = {"predict_time": 1.25}
+    elif run["status"] == "canceled":  # Replicate bills a canceled prediction's run time
+        found["metrics"] = {"predict_time": run["used"]}
     return found
+
+
+def _cancel(run: dict, status: str) -> None:
+    """Cancel a run once; it has used the held fault's `compute_seconds`, else its wall time."""
+    if run["status"] in ("starting", "processing", "IN_QUEUE", "IN_PROGRESS"):
+        run["status"] = status
+        run["used"] = run.get("compute_seconds") or round(time.monotonic() - run["born"], 3)
 
 
 def _hold(fault: dict | None):
@@ -147,6 +157,11 @@ def _hold(fault: dict | None):
     if not fault or fault.get("kind") != "processing":
         return None
     return int(fault.get("polls", -1))
+
+
+def _clock(fault: dict | None) -> dict:
+    """When a run was created, and the compute seconds a held run reports once cancelled."""
+    return {"born": time.monotonic(), "compute_seconds": (fault or {}).get("compute_seconds")}
 
 
 def _still_held(run: dict) -> bool:
@@ -166,7 +181,7 @@ def create_prediction(req, kinds: dict, fault: dict | None):
                      422)
     held = _hold(fault)
     run = {"id": f"p{next(_ids)}", "model": model, "version": req.json.get("version"),
-           "input": req.json["input"], "held": held,
+           "input": req.json["input"], "held": held, **_clock(fault),
            "status": "starting" if held is None else "processing"}
     if held is None and req.headers.get("Prefer", "").startswith("wait"):
         _finish(run, kinds, req.origin)
@@ -188,7 +203,7 @@ def get_prediction(req, kinds: dict, cancel: bool):
     if run is None:
         return reply({"detail": "Not found."}, 404)
     if cancel:
-        run["status"] = "canceled"
+        _cancel(run, "canceled")
     elif run["status"] in ("starting", "processing") and not _still_held(run):
         _finish(run, kinds, req.origin)
     return reply(_prediction(run, req.origin, req.backend))
@@ -202,7 +217,8 @@ def runpod(req, kinds: dict, fault: dict | None):
             return reply({"error": "input is required"}, 400)
         held = _hold(fault)
         run = {"id": f"rp-{next(_ids)}", "model": endpoint, "input": req.json["input"],
-               "held": held, "status": "IN_QUEUE" if held is None else "IN_PROGRESS"}
+               "held": held, **_clock(fault),
+               "status": "IN_QUEUE" if held is None else "IN_PROGRESS"}
         with _lock:
             RUNS[run["id"]] = run
         return reply({"id": run["id"], "status": run["status"]})
@@ -211,7 +227,10 @@ def runpod(req, kinds: dict, fault: dict | None):
     if run is None:
         return reply({"error": "job not found"}, 404)
     if action == "cancel":
-        run["status"] = "CANCELLED"
+        _cancel(run, "CANCELLED")
+        return reply({"id": run["id"], "status": run["status"]})
+    if run["status"] == "CANCELLED":
+        run.setdefault("executionTime", round(run.get("used", 0) * 1000))
     elif run["status"] in ("IN_QUEUE", "IN_PROGRESS") and not _still_held(run):
         _finish(run, kinds, req.origin, dict_style=True)
         run.update(executionTime=1500, delayTime=20)
