@@ -34,3 +34,9 @@ def data(response) -> dict:
     from decimal import Decimal
 
     return json.loads(response.get_data(), parse_float=Decimal)
+
+
+def settled(client, job_id: str) -> dict | None:
+    """The job's status once it is settled, else None (a wait_for predicate)."""
+    body = data(client.get(f"/status/{job_id}"))
+    return body if body["settled"] else None

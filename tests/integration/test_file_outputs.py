@@ -5,7 +5,7 @@ from urllib.parse import urlparse
 
 from PIL import Image
 
-from tests.helpers import auth, data, grant, register
+from tests.helpers import auth, data, grant, register, settled
 from tests.integration.conftest import wait_for
 from tests.needs import require_binary
 
@@ -14,11 +14,6 @@ def _png_data_uri(width: int, height: int) -> str:
     buffer = io.BytesIO()
     Image.new("RGB", (width, height), (200, 30, 30)).save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-
-
-def _finished(client, job_id):
-    body = data(client.get(f"/status/{job_id}"))
-    return body if body["settled"] else None
 
 
 def _fetch(client, url: str):
@@ -32,7 +27,7 @@ def test_upscaled_image_is_served_from_our_origin(app, client, db_session, worke
     grant(app, "img@example.com", "1")
     body = {"service": "upscale-l4", "input": {"image_url": _png_data_uri(30, 20), "scale": 4}}
     job_id = data(client.post("/run", json=body, headers=auth(key)))["job_id"]
-    done = wait_for(lambda: _finished(client, job_id))
+    done = wait_for(lambda: settled(client, job_id))
     assert done["status"] == "completed", done
     served = _fetch(client, done["output"]["url"])
     assert served.status_code == 200 and served.mimetype == "image/png"
@@ -46,7 +41,7 @@ def test_speech_is_served_as_wav(app, client, db_session, worker):
     grant(app, "tts@example.com", "1")
     body = {"service": "tts-l4", "input": {"text": "Hello from the bridge"}}
     job_id = data(client.post("/run", json=body, headers=auth(key)))["job_id"]
-    done = wait_for(lambda: _finished(client, job_id))
+    done = wait_for(lambda: settled(client, job_id))
     assert done["status"] == "completed", done
     served = _fetch(client, done["output"]["audio_url"])
     assert served.status_code == 200 and served.data[:4] == b"RIFF" and len(served.data) > 8000
@@ -58,7 +53,7 @@ def test_a_bad_image_fails_the_job_and_refunds_it(app, client, db_session, worke
     junk = "data:image/png;base64," + base64.b64encode(b"not an image").decode()
     job_id = data(client.post("/run", json={"service": "upscale-l4", "input": {
         "image_url": junk}}, headers=auth(key)))["job_id"]
-    done = wait_for(lambda: _finished(client, job_id))
+    done = wait_for(lambda: settled(client, job_id))
     assert done["status"] == "failed" and done["error"]["code"] == "invalid_input"
     assert [a["outcome"] for a in done["attempts"]] == ["permanent"]
     assert done["cost_usd"] == 0 and done["refunded"] is True

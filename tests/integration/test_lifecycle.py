@@ -15,7 +15,7 @@ from billing import ledger
 from billing.settlement import settle_job
 from providers.base import RetryableProviderError
 from providers.router import RetryPolicy
-from tests.helpers import auth, counts, data, grant, register
+from tests.helpers import auth, counts, data, grant, register, settled
 from tests.integration.conftest import wait_for
 from tests.needs import require_module
 from workers import execute
@@ -34,11 +34,6 @@ def _account(app, client, email, amount="1"):
     key = register(client, email)
     grant(app, email, amount)
     return key
-
-
-def _settled(client, job_id):
-    body = data(client.get(f"/status/{job_id}"))
-    return body if body["settled"] else None
 
 
 def test_cancel_while_queued_refunds_in_full(app, client, db_session, held_back):
@@ -130,7 +125,7 @@ def test_a_past_deadline_aborts_the_job_and_charges_nothing(app, client, db_sess
     accepted = client.post("/run", json=EMBED, headers={**auth(key), "Cancel-After": past})
     assert accepted.status_code == 202
     job_id = accepted.get_json()["job_id"]
-    done = wait_for(lambda: _settled(client, job_id))
+    done = wait_for(lambda: settled(client, job_id))
     assert done["status"] == "cancelled" and done["error"]["code"] == "deadline_exceeded"
     assert done["attempts"] == [] and done["cost_usd"] == 0
     assert done["refund_amount_usd"] == Decimal("0.01")
@@ -172,7 +167,7 @@ def test_retention_removes_outputs_and_files_but_keeps_the_job_and_its_costs(
         app, client, db_session, worker):
     key = _account(app, client, "retain@example.com")
     job_id = client.post("/run", json=EMBED, headers=auth(key)).get_json()["job_id"]
-    done = wait_for(lambda: _settled(client, job_id))
+    done = wait_for(lambda: settled(client, job_id))
     assert retention.purge_expired_outputs(db_session, 24) == 0  # not old enough yet
     db_session.execute(text("UPDATE jobs SET finished_at = now() - interval '25 hours'"))
     db_session.commit()

@@ -9,7 +9,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
-from tests.helpers import auth, data, grant, register
+from tests.helpers import auth, grant, register, settled
 from tests.integration.conftest import wait_for
 from tests.needs import require_module
 
@@ -25,18 +25,13 @@ def _metrics(client) -> dict:
     return found
 
 
-def _settled(client, job_id):
-    body = data(client.get(f"/status/{job_id}"))
-    return body if body["settled"] else None
-
-
 def test_metrics_report_requests_jobs_latency_queues_and_money(app, client, db_session, worker):
     require_module("tokenizers")
     key = register(client, "metrics@example.com")
     grant(app, "metrics@example.com", "1")
     job_id = client.post("/run", json={"service": "embedding-l4", "input": {"text": "hi"}},
                          headers=auth(key)).get_json()["job_id"]
-    wait_for(lambda: _settled(client, job_id))
+    wait_for(lambda: settled(client, job_id))
     found = _metrics(client)
     assert found[("gpubridge_http_requests_total",
                   (("method", "POST"), ("route", "/run"), ("status", "202")))] >= 1

@@ -6,16 +6,11 @@ from sqlalchemy import text
 from billing import ledger
 from decimal import Decimal
 
-from tests.helpers import auth, data, grant, register
+from tests.helpers import auth, data, grant, register, settled
 from tests.integration.conftest import wait_for
 from tests.needs import require_module
 
 EMBED = {"service": "embedding-l4", "input": {"text": ["hello", "world"]}}
-
-
-def _settled(client, job_id):
-    body = data(client.get(f"/status/{job_id}"))
-    return body if body["settled"] else None
 
 
 def test_register_grant_run_completed_and_balance_exact(app, client, db_session, worker):
@@ -29,7 +24,7 @@ def test_register_grant_run_completed_and_balance_exact(app, client, db_session,
     assert submitted["status_url"].endswith(f"/status/{submitted['job_id']}")
     estimate = submitted["estimated_cost_usd"]
 
-    done = wait_for(lambda: _settled(client, submitted["job_id"]))
+    done = wait_for(lambda: settled(client, submitted["job_id"]))
     assert done["status"] == "completed", done
     vectors = done["output"]["embeddings"]
     assert len(vectors) == 2 and len(vectors[0]) == done["output"]["dimensions"] == 384
@@ -55,7 +50,7 @@ def test_duplicate_delivery_runs_and_charges_once(app, client, db_session, worke
     for _ in range(2):  # the broker delivering the same job again, and a settle twice
         celery.send_task("workers.run_job", args=[job_id], queue="text")
         celery.send_task("workers.settle_job", args=[job_id], queue="billing")
-    done = wait_for(lambda: _settled(client, job_id))
+    done = wait_for(lambda: settled(client, job_id))
     assert len(done["attempts"]) == 1
     kinds = db_session.execute(text(
         "SELECT kind, count(*) FROM ledger_transactions WHERE job_id = :id GROUP BY kind"),

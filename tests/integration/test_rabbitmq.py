@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from tests.helpers import auth, data, grant, register
+from tests.helpers import auth, grant, register, settled
 from tests.integration.conftest import start_worker, stop, wait_for, wait_for_worker
 from tests.needs import require_module
 
@@ -65,11 +65,6 @@ def amqp_worker(amqp_app, test_env, amqp_url):
         stop(process)
 
 
-def _settled(web, job_id):
-    body = data(web.get(f"/status/{job_id}"))
-    return body if body["settled"] else None
-
-
 def test_a_job_runs_through_a_worker_on_rabbitmq(app, client, amqp_app, amqp_worker):
     require_module("tokenizers")
     key = register(client, "rabbit@example.com")
@@ -78,7 +73,7 @@ def test_a_job_runs_through_a_worker_on_rabbitmq(app, client, amqp_app, amqp_wor
     accepted = web.post("/run", json={"service": "embedding-l4", "input": {"text": "hi"}},
                         headers=auth(key))
     assert accepted.status_code == 202, accepted.get_json()
-    done = wait_for(lambda: _settled(web, accepted.get_json()["job_id"]))
+    done = wait_for(lambda: settled(web, accepted.get_json()["job_id"]))
     assert done["status"] == "completed" and done["output"]["dimensions"] == 384
     health = web.get("/health").get_json()
     for name in ("text", "billing"):

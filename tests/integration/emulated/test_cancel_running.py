@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from billing import ledger
-from tests.helpers import auth, data, grant, register
+from tests.helpers import auth, data, grant, register, settled
 from tests.integration.conftest import start_worker, stop, wait_for, wait_for_worker
 
 # whisperx: Replicate first, $0.002 per second, minimum $0.01, 25 s estimated: a $0.05 hold
@@ -62,11 +62,6 @@ def _running_upstream(client, key, emulator, headers=None):
     return accepted.get_json()["job_id"]
 
 
-def _settled(client, job_id):
-    body = data(client.get(f"/status/{job_id}"))
-    return body if body["settled"] else None
-
-
 def _cancelled_upstream(emulator):
     return [r["path"] for r in emulator.requests("replicate")
             if r["method"] == "POST" and r["path"].endswith("/cancel")]
@@ -80,7 +75,7 @@ def test_cancel_mid_prediction_cancels_upstream_and_charges_the_seconds_used(
     job_id = _running_upstream(client, key, emulator)
     answer = client.post(f"/cancel/{job_id}", headers=auth(key))
     assert answer.status_code == 202 and answer.get_json()["status"] == "running"
-    job = wait_for(lambda: _settled(client, job_id), timeout=30)
+    job = wait_for(lambda: settled(client, job_id), timeout=30)
     assert job["status"] == "cancelled" and job["error"]["code"] == "cancelled"
     assert len(_cancelled_upstream(emulator)) == 1
     assert [(a["backend"], a["outcome"]) for a in job["attempts"]] == \
@@ -103,7 +98,7 @@ def test_a_deadline_passing_mid_run_cancels_upstream_and_charges_at_least_the_mi
     db_session.execute(text("UPDATE jobs SET cancel_after = now() WHERE id = :id"),
                        {"id": job_id})
     db_session.commit()
-    job = wait_for(lambda: _settled(client, job_id), timeout=30)
+    job = wait_for(lambda: settled(client, job_id), timeout=30)
     assert job["status"] == "cancelled" and job["error"]["code"] == "deadline_exceeded"
     assert len(_cancelled_upstream(emulator)) == 1
     assert job["usage"]["compute_seconds"] == Decimal("2")

@@ -2,7 +2,7 @@
 from decimal import Decimal
 
 from billing import ledger
-from tests.helpers import auth, data, grant, register
+from tests.helpers import auth, data, grant, register, settled
 from tests.integration.conftest import wait_for
 from tests.integration.emulated.conftest import BREAKER_COOLDOWN, BREAKER_THRESHOLD
 
@@ -16,16 +16,11 @@ def _account(emu_app, client, email):
     return key
 
 
-def _settled(client, job_id):
-    body = data(client.get(f"/status/{job_id}"))
-    return body if body["settled"] else None
-
-
 def _run(client, key, body, priority=None):
     headers = {**auth(key), **({"X-Priority": priority} if priority else {})}
     accepted = client.post("/run", json=body, headers=headers)
     assert accepted.status_code == 202, accepted.get_json()
-    return wait_for(lambda: _settled(client, accepted.get_json()["job_id"]), timeout=60)
+    return wait_for(lambda: settled(client, accepted.get_json()["job_id"]), timeout=60)
 
 
 def _trail(job):
