@@ -113,12 +113,13 @@ def submit_job(catalog: Catalog, backends: dict, account_id: int, body,
         response = accepted_body(job)
         if claimed is not None:
             idempotency.remember(db.session, claimed, job.id, response)
+        queued = QueuedJob(job.id, job.family)  # read now: the commit expires the row
     except BaseException:
         db.session.rollback()  # releases the key and every row it locked; nothing was written
         raise
     db.session.commit()
     if send:
-        send_job(job)
+        send_job(queued)
     return Submitted(response=response, job=job)
 
 
@@ -179,7 +180,15 @@ def _write_job(catalog: Catalog, backends: dict, account_id: int, body,
     return job
 
 
-def send_job(job: Job) -> None:
+@dataclass(frozen=True)
+class QueuedJob:
+    """What the broker message needs: the job id and the family queue."""
+
+    id: uuid.UUID
+    family: str
+
+
+def send_job(job: QueuedJob | Job) -> None:
     """Queue the job for its family's workers. A lost message is re-sent by the sweeper."""
     try:
         current_app.extensions["celery"].send_task(
