@@ -195,4 +195,8 @@ def build_openapi(app: Flask, catalog: Catalog, base_url: str | None = None) -> 
             method: _operation(path, method, documented[method]) if method in documented
             else _operation(path, method, (summary, None, None, 200, (), False, "other"))
             for method, summary in methods.items()})
-    return spec.to_dict()
+    document_ = spec.to_dict()
+    for param in document_["paths"]["/catalog/estimate"]["get"]["parameters"]:
+        if param["name"] == "service":  # the catalog's keys, known only here
+            param["schema"]["enum"] = sorted(catalog.services)
+    return document_

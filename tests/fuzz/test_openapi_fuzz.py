@@ -20,7 +20,7 @@ from schemathesis.core.failures import FailureGroup
 from tests.helpers import grant, register
 
 SOAK = os.environ.get("SOAK") == "1"
-MAX_EXAMPLES = 60 if SOAK else 5
+MAX_EXAMPLES = 100 if SOAK else 5
 CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conformance",
           "response_schema_conformance", "response_headers_conformance")
 # 503s that say a feature is switched off on this server, as documented: USDC top-ups need
