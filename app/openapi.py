@@ -196,7 +196,5 @@ def build_openapi(app: Flask, catalog: Catalog, base_url: str | None = None) -> 
             else _operation(path, method, (summary, None, None, 200, (), False, "other"))
             for method, summary in methods.items()})
     document_ = spec.to_dict()
-    for param in document_["paths"]["/catalog/estimate"]["get"]["parameters"]:
-        if param["name"] == "service":  # the catalog's keys, known only here
-            param["schema"]["enum"] = sorted(catalog.services)
+    openapi_more.refine(document_, catalog)
     return document_

@@ -82,3 +82,26 @@ REQUESTS = {
                           "balance_below_usd": {"type": "string", "nullable": True}}},
     "Document": {"type": "object"},
 }
+
+
+TEXTS = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+# OpenAI's message content: a string, or parts of which the text ones are read.
+CONTENT = {"nullable": True, "oneOf": [{"type": "string"}, {"type": "array", "items": {
+    "type": "object", "required": ["type"], "properties": {
+        "type": {"type": "string"}, "text": {"type": "string"}}}}]}
+
+
+def refine(document: dict, catalog) -> None:
+    """What the marshmallow schemas cannot say: values only the catalog knows (the estimate's
+    service, the /v1 model names) and the shapes the /v1 endpoints check by hand."""
+    for param in document["paths"]["/catalog/estimate"]["get"]["parameters"]:
+        if param["name"] == "service":
+            param["schema"]["enum"] = sorted(catalog.services)
+    schemas = document["components"]["schemas"]
+    for name, key in (("ChatCompletionRequest", "llm-4090"), ("EmbeddingRequest", "embedding-l4")):
+        if name in schemas and catalog.get(key):  # the service's key names its default model
+            schemas[name]["properties"]["model"]["enum"] = [key, *catalog.get(key).models]
+    if "ChatCompletionRequest" in schemas:
+        message = schemas["ChatCompletionRequest"]["properties"]["messages"]["items"]
+        message["properties"]["content"] = CONTENT
+        schemas["EmbeddingRequest"]["properties"]["input"] = TEXTS
