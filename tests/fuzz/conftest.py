@@ -34,7 +34,6 @@ def app(test_env):
         "STRIPE_SECRET_KEY": test_env["STRIPE_SECRET_KEY"],
         "STRIPE_WEBHOOK_SECRET": test_env["STRIPE_WEBHOOK_SECRET"],
         "STRIPE_API_BASE": test_env["STRIPE_API_BASE"]})
-    fuzz_app.extensions["celery"].set_default()
     _fake_remote_backends(fuzz_app)
     return fuzz_app
 
