@@ -49,10 +49,10 @@ bench: install
 		echo "== $$f"; (cd bench && ../$(BIN)/python "$${f#bench/}") || status=1; \
 		done; exit $$status'
 
-# The reliability suite's long form: the same scenarios with more jobs and more faults.
+# The reliability suite's long form (more jobs and more faults) and the long OpenAPI fuzz run.
 soak: install
 	SOAK=1 exec $(DEVSERVICES) test -- $(BIN)/python -m pytest -q -ra --timeout=1800 \
-		tests/reliability $(PYTEST_ARGS)
+		tests/reliability tests/fuzz $(PYTEST_ARGS)
 
 # Refuses while an instance runs on var/; stdlib only, so it works without .venv.
 clean:

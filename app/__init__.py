@@ -11,6 +11,7 @@ from .catalog import load_catalog
 from .config import ConfigError, load_config
 from .errors import register_error_handlers
 from .extensions import db, migrate
+from .guards import init_guards
 from .jsonout import ExactJSONProvider
 from .logs import configure_logging, init_request_logging
 from .metrics import init_metrics
@@ -35,6 +36,7 @@ def create_app(config: dict | None = None) -> Flask:
     register_error_handlers(app)
     init_request_logging(app)
     init_rate_limits(app)
+    init_guards(app)
     init_metrics(app)
     _register_blueprints(app)
     from .cli import register_cli

@@ -13,6 +13,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask
 
+from . import openapi_more
 from . import response_schemas as out
 from . import schemas
 from .catalog import Catalog
@@ -38,19 +39,24 @@ OPERATIONS = {
     "/catalog": {"get": ("Every service with prices, models and input schema (JSON; a browser "
                          "asking for text/html gets the catalog page)", None, "CatalogView",
                          200, (), False, "catalog")},
-    "/catalog/estimate": {"get": ("Estimated cost of a service", None, "Estimate", 200, (400,),
+    "/catalog/estimate": {"get": ("Estimated cost of a service (an API key, if sent, applies "
+                                  "its volume discount)", None, "Estimate", 200, (400, 401),
                                   False, "catalog")},
-    "/health": {"get": ("Database, Redis, queues and backends", None, "Health", 200, (503,),
+    # 503 answers the same Health body, with status "degraded".
+    "/health": {"get": ("Database, Redis, queues and backends", None, "Health", (200, 503), (),
                         False, "operations")},
+    **openapi_more.OPERATIONS,
 }
 RESPONSE_SCHEMAS = ("Error", "RunAccepted", "JobStatus", "Registered", "Balance", "JobPage",
-                    "CatalogView", "Estimate", "Health")
+                    "CatalogView", "Estimate", "Health", *openapi_more.RESPONSE_SCHEMAS)
 QUERY = {
     "/account/jobs": [("limit", "integer", "1 to 100, default 20"),
                       ("cursor", "string", "next_cursor of the previous page")],
     "/catalog/estimate": [("service", "string", "a service key"),
                           ("seconds", "number", "expected run time")],
+    **openapi_more.QUERY,
 }
+PATH_TYPES = {"delivery_id": "integer"}
 
 
 def _text_or_list(self, field, **kwargs) -> dict:
@@ -93,11 +99,22 @@ def _run_request(spec: APISpec, catalog: Catalog) -> None:
                        "Input_<service> schema."})
 
 
-def _responses(ok_status: int, ok_schema: str | None, errors, auth: bool,
+def _content(ok_schema: str | None) -> dict:
+    """A schema name is a JSON body; a media type ("text/html", "*/*") a body of that type."""
+    if ok_schema is None:
+        return {}
+    if "/" in ok_schema:
+        return {"content": {ok_schema: {"schema": {"type": "string"}}}}
+    return {"content": {"application/json": {"schema": {
+        "$ref": f"#/components/schemas/{ok_schema}"}}}}
+
+
+def _responses(ok_status, ok_schema: str | None, errors, auth: bool,
                error_schema: str = "Error") -> dict:
-    content = {"application/json": {"schema": {"$ref": f"#/components/schemas/{ok_schema}"}}}
-    responses = {str(ok_status): {"description": "OK", **({"content": content}
-                                                         if ok_schema else {})}}
+    statuses = ok_status if isinstance(ok_status, tuple) else (ok_status,)
+    responses = {str(status): {"description": "OK" if status < 300 else
+                               STATUS_TEXT.get(status, "Error"), **_content(ok_schema)}
+                 for status in statuses}
     codes = set(errors) | {429, 500} | ({401} if auth else set())
     for code in sorted(codes):
         responses[str(code)] = {"description": STATUS_TEXT.get(code, "Error"),
@@ -119,10 +136,12 @@ def _operation(path: str, method: str, row: tuple) -> dict:
     if request:
         operation["requestBody"] = {"required": True, "content": {"application/json": {
             "schema": {"$ref": f"#/components/schemas/{request}"}}}}
-    params = [{"name": name, "in": "query", "required": name == "service",
+    params = [{"name": name, "in": "query", "required": path == "/catalog/estimate"
+               and name == "service",
                "schema": {"type": kind}, "description": text}
               for name, kind, text in QUERY.get(path, [])]
-    params += [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+    params += [{"name": name, "in": "path", "required": True,
+                "schema": {"type": PATH_TYPES.get(name, "string")}}
                for name in re.findall(r"{(\w+)}", path)]
     if params:
         operation["parameters"] = params
@@ -160,6 +179,8 @@ def build_openapi(app: Flask, catalog: Catalog, base_url: str | None = None) -> 
     for name in RESPONSE_SCHEMAS:
         spec.components.schema(name, schema=getattr(out, name))
     spec.components.schema("RegisterRequest", schema=schemas.RegisterRequest)
+    for name, component in openapi_more.REQUESTS.items():
+        spec.components.schema(name, component)
     _run_request(spec, catalog)
     extra = app.extensions.get("openapi", {})
     for name, component in extra.get("components", {}).items():
@@ -174,4 +195,6 @@ def build_openapi(app: Flask, catalog: Catalog, base_url: str | None = None) -> 
             method: _operation(path, method, documented[method]) if method in documented
             else _operation(path, method, (summary, None, None, 200, (), False, "other"))
             for method, summary in methods.items()})
-    return spec.to_dict()
+    document_ = spec.to_dict()
+    openapi_more.refine(document_, catalog)
+    return document_

@@ -14,6 +14,9 @@ class MoneyError(ValueError):
     """Raised when an amount is not an exact decimal count of micro-USD."""
 
 
+MAX_MICROS = 2**63 - 1
+
+
 def parse_usd(value: str | int | Decimal) -> int:
     """'0.003' -> 3000. Accepts str, int or Decimal; refuses floats and sub-micro precision."""
     if isinstance(value, bool) or isinstance(value, float):
@@ -24,9 +27,14 @@ def parse_usd(value: str | int | Decimal) -> int:
         raise MoneyError(f"not a decimal amount: {value!r}") from exc
     if not amount.is_finite():
         raise MoneyError(f"not a finite amount: {value!r}")
-    micros = amount * MICRO_PER_USD
-    if micros != micros.to_integral_value():
-        raise MoneyError(f"{value!r} is finer than one micro-dollar")
+    try:
+        micros = amount * MICRO_PER_USD
+        if micros != micros.to_integral_value():
+            raise MoneyError(f"{value!r} is finer than one micro-dollar")
+    except ArithmeticError as exc:  # 1e999999: past what Decimal's context can hold
+        raise MoneyError(f"not an amount: {value!r}") from exc
+    if abs(micros) > MAX_MICROS:  # the database stores micro-USD as BIGINT
+        raise MoneyError(f"{value!r} is too large an amount")
     return int(micros)
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import uuid
 from datetime import datetime
 
 from flask import Blueprint, request
@@ -113,7 +114,7 @@ def _cursor(job: Job) -> str:
 def _after(cursor: str):
     try:
         created, job_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-        return datetime.fromisoformat(created), job_id
+        return datetime.fromisoformat(created), uuid.UUID(job_id)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "invalid_cursor", "The cursor is not valid.",
                        "Pass the next_cursor value of the previous page.") from None
@@ -121,7 +122,7 @@ def _after(cursor: str):
 
 def _limit() -> int:
     raw = request.args.get("limit", "20")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+    if not raw.isdecimal() or not 1 <= int(raw) <= MAX_PAGE:  # isdigit() passes "²"
         raise ApiError(400, "invalid_limit", f"limit must be 1 to {MAX_PAGE}.",
                        "Pass a smaller limit and page with cursor.", field="limit")
     return int(raw)

@@ -21,6 +21,7 @@ from .account import _limit
 from .jobs import json_body
 
 bp = Blueprint("webhooks", __name__, url_prefix="/account")
+MAX_ID = 2**63 - 1  # delivery ids are BIGINT: a larger one names no delivery
 
 
 @bp.get("/webhook-secret")
@@ -57,8 +58,9 @@ def deliveries():
     query = select(WebhookDelivery).where(WebhookDelivery.account_id == account.id)
     if request.args.get("job_id"):
         query = query.where(WebhookDelivery.job_id == _uuid(request.args["job_id"]))
-    if request.args.get("before", "").isdigit():
-        query = query.where(WebhookDelivery.id < int(request.args["before"]))
+    before = request.args.get("before", "")
+    if before.isdecimal() and int(before) <= MAX_ID:  # a larger one filters nothing out
+        query = query.where(WebhookDelivery.id < int(before))
     rows = db.session.execute(query.order_by(WebhookDelivery.id.desc())
                               .limit(_limit())).scalars().all()
     attempts = db.session.execute(select(WebhookAttempt).where(
@@ -79,7 +81,7 @@ def _uuid(value: str):
 @bp.post("/webhooks/deliveries/<int:delivery_id>/replay")
 def replay(delivery_id: int):
     account = current_account()
-    if not webhooks.replay(db.session, account.id, delivery_id):
+    if delivery_id > MAX_ID or not webhooks.replay(db.session, account.id, delivery_id):
         raise ApiError(409, "not_replayable", "No finished delivery with this id can be sent "
                        "again.", "Pick a delivered or failed delivery from "
                        "GET /account/webhooks/deliveries; bodies past retention are gone.")

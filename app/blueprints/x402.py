@@ -25,7 +25,8 @@ def _payment_required(exc: PaymentRequired):
 def topup_crypto():
     account = current_account()
     body = json_body()
-    package = topups.PACKAGES.get(body.get("package") if isinstance(body, dict) else None)
+    key = body.get("package") if isinstance(body, dict) else None
+    package = topups.PACKAGES.get(key) if isinstance(key, str) else None  # a list is unhashable
     if package is None:
         raise ApiError(400, "unknown_package", "Unknown top-up package.",
                        "Pick one of available_packages.", field="package",
