@@ -31,6 +31,7 @@ def test_upscaled_image_is_served_from_our_origin(app, client, db_session, worke
     assert done["status"] == "completed", done
     served = _fetch(client, done["output"]["url"])
     assert served.status_code == 200 and served.mimetype == "image/png"
+    assert served.headers["Content-Security-Policy"] == "default-src 'none'; sandbox"
     assert Image.open(io.BytesIO(served.data)).size == (120, 80)
     assert done["cost_usd"] + done["refund_amount_usd"] == done["estimated_cost_usd"]
 
