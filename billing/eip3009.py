@@ -98,7 +98,7 @@ def _signer(chain: Chain, auth: Authorization) -> str | None:
         return None
 
 
-def settle_exact(chain: Chain, auth: Authorization, timeout: float = 60.0) -> Verified:
+def settle_exact(chain: Chain, auth: Authorization, timeout: int = 60) -> Verified:
     """Submit the authorization from the settler key and wait for it to be mined."""
     if not chain.config.settler_key:
         raise PaymentRefused("x402_exact_unavailable",

@@ -1,7 +1,7 @@
 """Prices from the catalog as pure functions on integer micro-USD."""
 from __future__ import annotations
 
-import math
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
 
 from app.catalog import Pricing, Service
 
@@ -26,9 +26,20 @@ def _token_cost(pricing: Pricing, model: str | None, input_tokens: int, output_t
     return ceil_div(input_tokens * rate_in + output_tokens * rate_out, TOKENS_PER_MILLION)
 
 
-def seconds_cost(pricing: Pricing, seconds: float) -> int:
-    """Per-second price for a duration; the duration is rounded up to whole milliseconds."""
-    millis = math.ceil(seconds * 1000)
+def duration_millis(seconds) -> int:
+    """A duration in seconds (a JSON number or a decimal string) as whole milliseconds, rounded
+    up. It goes through Decimal, so no binary fraction ever decides a charge."""
+    try:
+        value = Decimal(str(seconds))
+    except InvalidOperation as exc:
+        raise ValueError(f"not a duration: {seconds!r}") from exc
+    if not value.is_finite() or value < 0:
+        raise ValueError(f"not a duration: {seconds!r}")
+    return int((value * 1000).to_integral_value(rounding=ROUND_CEILING))
+
+
+def millis_cost(pricing: Pricing, millis: int) -> int:
+    """Per-second price for `millis` milliseconds of compute, with the minimum charge."""
     return max(_minimum(pricing), ceil_div(pricing.per_second * millis, 1000))
 
 
@@ -48,13 +59,13 @@ def estimate(service: Service, data: dict, model: str | None = None) -> int:
                          .get("default", 512))
         cost = _token_cost(pricing, model, _estimated_input_tokens(data), max_tokens)
         return max(_minimum(pricing), cost)
-    return seconds_cost(pricing, service.estimated_seconds)
+    return millis_cost(pricing, duration_millis(service.estimated_seconds))
 
 
-def estimate_for_seconds(service: Service, seconds: float) -> int:
-    """What `seconds` of compute would cost (GET /catalog/estimate)."""
+def estimate_for_duration(service: Service, millis: int) -> int:
+    """What `millis` milliseconds of compute would cost (GET /catalog/estimate)."""
     if service.pricing.kind == "per_second":
-        return seconds_cost(service.pricing, seconds)
+        return millis_cost(service.pricing, millis)
     return estimate(service, {}, service.default_model)
 
 
@@ -67,7 +78,7 @@ def actual_cost(service: Service, model: str | None, usage: dict) -> int:
         cost = _token_cost(pricing, model, int(usage.get("input_tokens", 0)),
                            int(usage.get("output_tokens", 0)))
         return max(_minimum(pricing), cost)
-    return seconds_cost(pricing, float(usage.get("compute_seconds", 0.0)))
+    return millis_cost(pricing, duration_millis(usage.get("compute_seconds", 0)))
 
 
 def cancelled_cost(service: Service, model: str | None, usage: dict) -> int:
@@ -75,12 +86,12 @@ def cancelled_cost(service: Service, model: str | None, usage: dict) -> int:
     per-second price (and minimum) for per-second services; other services are charged the
     share of one output's estimate that those seconds are of `estimated_seconds`, never more
     than that estimate. The caller caps it at the hold."""
-    seconds = float(usage.get("compute_seconds", 0.0))
+    used = duration_millis(usage.get("compute_seconds", 0))
     if service.pricing.kind == "per_second":
-        return seconds_cost(service.pricing, seconds)
+        return millis_cost(service.pricing, used)
     full = estimate(service, {}, model)
-    typical_millis = max(1, math.ceil(service.estimated_seconds * 1000))
-    return min(full, ceil_div(full * math.ceil(seconds * 1000), typical_millis))
+    typical = max(1, duration_millis(service.estimated_seconds))
+    return min(full, ceil_div(full * used, typical))
 
 
 def price_per_second(service: Service) -> int:

@@ -1,13 +1,13 @@
 """GET /catalog and GET /catalog/estimate (no auth)."""
 from __future__ import annotations
 
-import math
+from decimal import Decimal, InvalidOperation
 
 from flask import Blueprint, current_app, request
 
 from billing import discounts
 from billing.money import format_usd, usd
-from billing.pricing import estimate, estimate_for_seconds, price_per_second
+from billing.pricing import duration_millis, estimate, estimate_for_duration, price_per_second
 
 from ..auth import bearer_token, current_account
 from ..catalog import Service, load_catalog
@@ -69,12 +69,12 @@ def catalog():
 def _seconds(service: Service) -> float:
     raw = request.args.get("seconds")
     if raw is None:
-        return service.estimated_seconds
+        return Decimal(str(service.estimated_seconds))
     try:
-        seconds = float(raw)  # a duration, not money
-    except ValueError:
-        seconds = math.nan
-    if not 0 < seconds <= MAX_ESTIMATE_SECONDS:
+        seconds = Decimal(raw.strip())
+    except InvalidOperation:
+        seconds = Decimal("NaN")
+    if not seconds.is_finite() or not 0 < seconds <= MAX_ESTIMATE_SECONDS:
         raise ApiError(400, "invalid_field", f"seconds must be a number in (0, {MAX_ESTIMATE_SECONDS}].",
                        "Pass the expected run time in seconds.", field="seconds")
     return seconds
@@ -91,7 +91,7 @@ def estimate_cost():
                        available_services=sorted(catalog.services))
     seconds = _seconds(service)
     per_second = price_per_second(service)
-    cost = estimate_for_seconds(service, seconds)
+    cost = estimate_for_duration(service, duration_millis(seconds))
     percent = _discount_percent()
     note = ("Per-second services are billed on actual compute time (minimum applies); "
             "the unused part of the hold is refunded." if per_second else

@@ -1,6 +1,8 @@
 """Prices are exact integers of micro-USD; a job never costs more than its hold."""
+import pytest
+
 from app.catalog import parse_catalog
-from billing.pricing import actual_cost, estimate, estimate_for_seconds
+from billing.pricing import actual_cost, duration_millis, estimate, estimate_for_duration
 
 CATALOG = parse_catalog({
     "backends": {"l": {"adapter": "local"}},
@@ -43,7 +45,17 @@ def test_flat_price_per_model_times_outputs():
 def test_per_second_rounds_up_to_the_millisecond_with_a_minimum():
     sec = CATALOG.get("sec")
     assert estimate(sec, {}) == 12_000  # 5 s * $0.0024
-    assert estimate_for_seconds(sec, 30) == 72_000
+    assert estimate_for_duration(sec, 30_000) == 72_000
     assert actual_cost(sec, None, {"compute_seconds": 0.5}) == 10_000  # minimum
     # 10.0001 s bills as 10.001 s: 24002.4 micro-USD, and the fraction rounds up
     assert actual_cost(sec, None, {"compute_seconds": 10.0001}) == 24_003
+
+
+def test_durations_become_whole_milliseconds_rounded_up_without_float_arithmetic():
+    assert duration_millis(10.0001) == 10_001
+    assert duration_millis("0.0004") == 1
+    assert duration_millis(0) == 0 and duration_millis(30) == 30_000
+    assert duration_millis(0.1) == 100  # 0.1 is not 0.1000000000000000055... here
+    for bad in (-1, "nan", "abc", float("inf")):
+        with pytest.raises(ValueError):
+            duration_millis(bad)
