@@ -2,24 +2,12 @@
 import pytest
 
 from providers.base import Call, CallCancelled
-from providers.emulator import Emulator
 from providers.media import UrlPolicy
 from providers.polling import StopRequested, poll
 from providers.replicate import ReplicateBackend
 from providers.runpod import RunPodBackend
 from providers.wire import Client
-
-
-@pytest.fixture(scope="module")
-def emulator():
-    with Emulator() as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def clean(emulator):
-    emulator.reset()
-    yield
+from tests.unit.emulated import clean, emulator  # noqa: F401 (fixtures)
 
 
 def backend(emulator, cls, env):

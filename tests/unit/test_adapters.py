@@ -7,29 +7,17 @@ import pytest
 
 from providers.base import (BackendUnavailable, Call, PermanentProviderError,
                             ProviderConnectionError, ProviderTimeout, RateLimited, UpstreamError)
-from providers.emulator import Emulator
 from providers.jina import JinaBackend
 from providers.media import UrlPolicy
 from providers.openai_compat import OpenAIBackend
 from providers.replicate import ReplicateBackend
 from providers.runpod import RunPodBackend
 from providers.wire import Client, retry_after
+from tests.unit.emulated import clean, emulator  # noqa: F401 (fixtures)
 
 POLICY = UrlPolicy(allow_private=True)
 WAV_URI = "data:audio/wav;base64," + base64.b64encode(b"RIFF....WAVEfmt fake").decode()
 PNG_URI = "data:image/png;base64,iVBORw0KGgo="
-
-
-@pytest.fixture(scope="module")
-def emulator():
-    with Emulator() as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def clean(emulator):
-    emulator.reset()
-    yield
 
 
 def backend(emulator, cls, env, name=None, key="k"):
