@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 
 from flask import current_app, url_for
+from sqlalchemy import insert
 
 from billing import accounts, discounts, ledger, limits
 from billing.money import format_usd, usd
@@ -19,10 +20,24 @@ from .catalog import Catalog, Service
 from .errors import ApiError
 from .extensions import db
 from .logs import job_id_var
-from .models import Job
+from .models import Account, Job
 
 log = logging.getLogger(__name__)
 PRIORITIES = ("fast", "cheap")
+RUN_REQUEST = schemas.RunRequest()  # a marshmallow schema is reusable across requests
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A job as the submit transaction wrote it: what the 202 and the broker message need."""
+
+    id: uuid.UUID
+    service: str
+    family: str
+    model: str | None
+    estimated_cost: int
+    discount_percent: int
+    status: str = "queued"
 
 
 @dataclass(frozen=True)
@@ -30,7 +45,7 @@ class Submitted:
     """The 202's JSON text; `replayed` when it is an Idempotency-Key replay of the first."""
 
     response: str
-    job: Job | None = None
+    job: NewJob | None = None
     replayed: bool = False
 
 
@@ -87,7 +102,7 @@ def _over_limit(exc: limits.DailyLimitExceeded) -> ApiError:
                     required_usd=usd(exc.needed))
 
 
-def accepted_body(job: Job) -> str:
+def accepted_body(job: NewJob) -> str:
     """The 202 JSON of POST /run (kept verbatim for Idempotency-Key replays)."""
     return current_app.json.dumps({
         "job_id": str(job.id), "status": job.status, "service": job.service,
@@ -113,13 +128,12 @@ def submit_job(catalog: Catalog, backends: dict, account_id: int, body,
         response = accepted_body(job)
         if claimed is not None:
             idempotency.remember(db.session, claimed, job.id, response)
-        queued = QueuedJob(job.id, job.family)  # read now: the commit expires the row
     except BaseException:
         db.session.rollback()  # releases the key and every row it locked; nothing was written
         raise
     db.session.commit()
     if send:
-        send_job(queued)
+        send_job(job)
     return Submitted(response=response, job=job)
 
 
@@ -138,7 +152,7 @@ class Prepared:
 
 def prepare_job(catalog: Catalog, backends: dict, body, priority: str | None = None) -> Prepared:
     """Validate and price the request; raises ApiError (4xx) and changes nothing."""
-    request = schemas.load(schemas.RunRequest(), body)
+    request = schemas.load(RUN_REQUEST, body)
     service = _service(catalog, request["service"])
     data = schemas.load(schemas.input_schema(service), request["input"], prefix="input.")
     _check_urls(service, data, request.get("webhook_url"))
@@ -152,43 +166,37 @@ def prepare_job(catalog: Catalog, backends: dict, body, priority: str | None = N
 
 
 def _write_job(catalog: Catalog, backends: dict, account_id: int, body,
-               priority: str | None, lifecycle: dict | None = None) -> Job:
-    """Validate, price with the account's discount, check the daily limit, hold and add the
-    job to the open transaction. Whatever the caller already wrote there (an x402 payment's
-    claim and credit) commits or rolls back with it."""
+               priority: str | None, lifecycle: dict | None = None) -> NewJob:
+    """Validate, price with the account's discount, write the job and reserve its cost
+    (daily limit and hold) in the open transaction. Whatever the caller already wrote there
+    (an x402 payment's claim and credit) commits or rolls back with it.
+
+    The hot path of POST /run: two statements, a Core insert and one call of the SQL
+    function behind limits.reserve_job."""
     prepared = prepare_job(catalog, backends, body, priority)
-    percent = discounts.percent_for(db.session, account_id)
-    cost = discounts.apply(prepared.cost, percent)
+    # Authentication loaded the account in this session: get() reads it from there.
+    percent = discounts.tier_for(db.session.get(Account, account_id).lifetime_topups).percent
+    job = NewJob(uuid.uuid4(), prepared.service.key, prepared.service.family, prepared.model,
+                 discounts.apply(prepared.cost, percent), percent)
+    job_id_var.set(str(job.id))  # every later log line of this request names the job
+    db.session.execute(insert(Job.__table__), dict(
+        id=job.id, account_id=account_id, service=job.service, family=job.family,
+        model=job.model, status=job.status, input=prepared.data,
+        webhook_url=prepared.webhook_url, priority=prepared.priority,
+        estimated_cost=job.estimated_cost, hold_amount=job.estimated_cost,
+        discount_percent=percent, webhook_events=prepared.webhook_events,
+        **(lifecycle or {})))
     try:
-        limits.reserve_daily(db.session, account_id, cost)
+        limits.reserve_job(db.session, account_id, job.id, job.estimated_cost)
     except limits.DailyLimitExceeded as exc:
         raise _over_limit(exc) from None
-    job = Job(id=uuid.uuid4(), account_id=account_id, service=prepared.service.key,
-              family=prepared.service.family, model=prepared.model, status="queued",
-              input=prepared.data, webhook_url=prepared.webhook_url,
-              priority=prepared.priority, estimated_cost=cost, hold_amount=cost,
-              discount_percent=percent, webhook_events=prepared.webhook_events,
-              **(lifecycle or {}))
-    db.session.add(job)
-    job_id_var.set(str(job.id))  # every later log line of this request names the job
-    try:
-        db.session.flush()
-        accounts.hold(db.session, account_id, job.id, cost)
     except ledger.InsufficientFunds:
         db.session.rollback()
-        raise _insufficient(account_id, cost) from None
+        raise _insufficient(account_id, job.estimated_cost) from None
     return job
 
 
-@dataclass(frozen=True)
-class QueuedJob:
-    """What the broker message needs: the job id and the family queue."""
-
-    id: uuid.UUID
-    family: str
-
-
-def send_job(job: QueuedJob | Job) -> None:
+def send_job(job: NewJob | Job) -> None:
     """Queue the job for its family's workers. A lost message is re-sent by the sweeper."""
     try:
         current_app.extensions["celery"].send_task(

@@ -1,12 +1,16 @@
 """GET /metrics in the Prometheus text format.
 
-Request counts live in Redis (every web process on every host adds to the same hash); jobs,
+Request counts live in Redis (every web process on every host adds to the same hash, about
+once a second); jobs,
 latencies and money are read from PostgreSQL at scrape time, so every replica reports the
 same numbers and nothing is lost on restart.
 """
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections import Counter
 
 from flask import Flask, Response, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -22,24 +26,59 @@ log = logging.getLogger(__name__)
 REQUESTS_KEY = "gpubridge:metrics:requests"
 JOB_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900)
 PROVIDER_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120)
+FLUSH_SECONDS = 1.0
+
+
+class RequestCounts:
+    """Request counts of this process, added to the shared Redis hash at most once every
+    `every` seconds in one pipeline, so counting costs a request no round trip. A scrape
+    flushes first; what other processes counted in their last second shows at the next one,
+    and a process that stops loses at most its last second of counts."""
+
+    def __init__(self, redis, every: float = FLUSH_SECONDS, clock=time.monotonic):
+        self.redis, self.every, self.clock = redis, every, clock
+        self._lock = threading.Lock()
+        self._pending: Counter = Counter()
+        self._due = clock() + every
+
+    def add(self, field: str) -> None:
+        with self._lock:
+            self._pending[field] += 1
+            if self.clock() < self._due:
+                return
+        self.flush()
+
+    def flush(self) -> None:
+        """Add what this process counted to Redis; on failure keep it for the next try."""
+        with self._lock:
+            pending, self._pending = self._pending, Counter()
+            self._due = self.clock() + self.every
+        if not pending:
+            return
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            for field, count in pending.items():
+                pipe.hincrby(REQUESTS_KEY, field, count)
+            pipe.execute()
+        except Exception:  # metrics must not break the API when Redis is down
+            log.warning("could not add request counts to Redis; keeping them")
+            with self._lock:
+                self._pending.update(pending)
 
 
 def count_request(response):
-    """after_request: add one to (method, route, status) in Redis; never fail the request."""
+    """after_request: count one (method, route, status); never fail the request."""
     rule = request.url_rule.rule if request.url_rule else "unmatched"
-    if rule.startswith("/static"):
-        return response
-    try:
-        current_app.extensions["redis"].hincrby(
-            REQUESTS_KEY, f"{request.method} {rule} {response.status_code}", 1)
-    except Exception:  # metrics must not break the API when Redis is down
-        log.warning("could not count the request in Redis")
+    if not rule.startswith("/static"):
+        current_app.extensions["request_counts"].add(
+            f"{request.method} {rule} {response.status_code}")
     return response
 
 
 def _requests():
     family = CounterMetricFamily("gpubridge_http_requests", "HTTP requests by route and status",
                                  labels=("method", "route", "status"))
+    current_app.extensions["request_counts"].flush()
     for field, value in current_app.extensions["redis"].hgetall(REQUESTS_KEY).items():
         method, route, status = field.decode().split(" ")
         family.add_metric((method, route, status), int(value))
@@ -168,5 +207,6 @@ def init_metrics(app: Flask) -> None:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ScrapeCollector())
     app.extensions["metrics_registry"] = registry
+    app.extensions["request_counts"] = RequestCounts(app.extensions["redis"])
     app.after_request(count_request)
     app.add_url_rule("/metrics", "metrics", metrics_view)

@@ -18,7 +18,7 @@ from common import NO_RATE_LIMITS, fresh_database, make_app, report
 from load import run_load
 
 ROOT = Path(__file__).resolve().parent.parent
-GUNICORN = [sys.executable, "-m", "gunicorn", "--workers", "2", "--log-level", "warning"]
+GUNICORN = [sys.executable, "-m", "gunicorn", "--workers", "2", "--threads", "8", "--log-level", "warning"]
 THREADS, SECONDS = 8, 3.0
 EMBED = {"service": "embedding-l4", "input": {"text": "benchmark"}}
 
@@ -67,6 +67,8 @@ def main() -> None:
         bare_load = lambda: run_load(bare_port, "/run", {}, {}, THREADS, SECONDS)  # noqa
         ours_load(), bare_load()  # warm-up
         pairs = [(ours_load(), bare_load()) for _ in range(int(os.environ.get("BENCH_ROUNDS", 5)))]
+        print("req/s: POST /run " + " ".join(f"{o.per_second:.0f}" for o, _ in pairs)
+              + ", bare route " + " ".join(f"{b.per_second:.0f}" for _, b in pairs))
         report("B1", "POST /run req/s / bare route req/s",
                [o.per_second / b.per_second for o, b in pairs], ">= 0.6")
         for p in (50, 99):

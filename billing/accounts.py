@@ -30,10 +30,8 @@ def grant(session: Session, account_id: int, amount: int, reference: str, memo: 
 
 def hold(session: Session, account_id: int, job_id: uuid.UUID, amount: int) -> None:
     """Reserve a job's estimate; raises ledger.InsufficientFunds when the balance is short."""
-    if amount == 0:
-        return
-    available, held = ledger.customer_accounts(session, account_id)
-    ledger.transfer(session, "hold", str(job_id), available, held, amount, job_id=job_id)
+    if amount:
+        ledger.hold(session, account_id, job_id, amount)
 
 
 def split(held_amount: int, cost: int) -> Settlement:

@@ -5,9 +5,10 @@ reserved for running jobs) and `spent` (captured charges: our revenue is the sum
 `spent`, kept per customer so settlements never queue on one hot row). System accounts:
 `grants` (operator credit), `payments` (money paid in by card), `usdc_deposits` (USDC
 top-ups), `x402` (per-request USDC payments) and `bonuses` (package bonuses) may go negative:
-they count money that came in from outside. A transaction's (kind, reference) is unique, so posting it twice changes
-nothing; a balance moves only through a conditional UPDATE that refuses to go below zero, and
-rows are locked in id order so concurrent movements cannot deadlock.
+they count money that came in from outside. A transaction's (kind, reference) is unique, so
+posting it twice changes nothing. Balances move only inside the SQL function `ledger_post`
+(migration 0007): a conditional UPDATE per leg that refuses to go below zero, taken in
+account-id order so concurrent movements cannot deadlock.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 SYSTEM_ACCOUNTS = {"grants": True, "payments": True, "bonuses": True,  # kind -> may go negative
@@ -74,34 +76,40 @@ def post(session: Session, kind: str, reference: str, legs: list[Leg],
          job_id: uuid.UUID | None = None, memo: str | None = None) -> bool:
     """Write one balanced transaction; False if (kind, reference) was already posted.
 
+    The SQL function `ledger_post` (migration 0007) does the writing in one round trip.
     Runs inside the caller's transaction; on InsufficientFunds the caller must roll back.
     """
     legs = [leg for leg in legs if leg.amount != 0]
     if sum(leg.amount for leg in legs) != 0 or not legs:
         raise ValueError("a ledger transaction's legs must be non-empty and sum to zero")
-    tx_id = session.execute(text(
-        "INSERT INTO ledger_transactions (kind, reference, job_id, memo) "
-        "VALUES (:kind, :ref, :job, :memo) ON CONFLICT (kind, reference) DO NOTHING "
-        "RETURNING id"), {"kind": kind, "ref": reference, "job": job_id, "memo": memo}).scalar()
-    if tx_id is None:
-        return False
-    # A fixed lock order (by account id) keeps concurrent transactions from deadlocking.
-    for leg in sorted(legs, key=lambda leg: leg.ledger_account_id):
-        _move(session, leg)
-    session.execute(text(
-        "INSERT INTO ledger_entries (transaction_id, ledger_account_id, amount) "
-        "VALUES (:tx, :acct, :amount)"),
-        [{"tx": tx_id, "acct": leg.ledger_account_id, "amount": leg.amount} for leg in legs])
-    return True
+    return _posted(session, text(
+        "SELECT ledger_post(:kind, :ref, :job, :memo, :accounts, :amounts)"),
+        {"kind": kind, "ref": reference, "job": job_id, "memo": memo,
+         "accounts": [leg.ledger_account_id for leg in legs],
+         "amounts": [leg.amount for leg in legs]})
 
 
-def _move(session: Session, leg: Leg) -> None:
-    moved = session.execute(text(
-        "UPDATE ledger_accounts SET balance = balance + :amount "
-        "WHERE id = :id AND (allow_negative OR balance + :amount >= 0) RETURNING id"),
-        {"amount": leg.amount, "id": leg.ledger_account_id}).scalar()
-    if moved is None:
-        raise InsufficientFunds(leg.ledger_account_id)
+def hold(session: Session, owner_id: int, job_id: uuid.UUID, amount: int) -> bool:
+    """Move `amount` from the customer's available to held money for this job, in one
+    round trip (the submit path's hot statement); False if this job holds already."""
+    return _posted(session, text("SELECT ledger_hold(:owner, :job, :amount)"),
+                   {"owner": owner_id, "job": job_id, "amount": amount})
+
+
+def _posted(session: Session, statement, params: dict) -> bool:
+    """Run a posting function: True if it wrote a transaction; InsufficientFunds when a leg
+    would go negative."""
+    try:
+        return session.execute(statement, params).scalar() is not None
+    except DBAPIError as exc:
+        raise_insufficient(exc)
+        raise
+
+
+def raise_insufficient(exc: DBAPIError) -> None:
+    """Turn the posting functions' SQLSTATE GB402 into InsufficientFunds; other errors pass."""
+    if getattr(exc.orig, "sqlstate", None) == "GB402":
+        raise InsufficientFunds(int(exc.orig.diag.message_detail)) from None
 
 
 def transfer(session: Session, kind: str, reference: str, source: int, target: int,

@@ -1,9 +1,13 @@
 """The daily spending limit, decided by the database under concurrency."""
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from . import ledger
 from .accounts import daily_spend
 
 MIN_DAILY_LIMIT = 1_000_000  # $1
@@ -18,21 +22,20 @@ class DailyLimitExceeded(Exception):
         self.limit, self.spent, self.needed = limit, spent, needed
 
 
-def reserve_daily(session: Session, account_id: int, amount: int) -> None:
-    """Add `amount` to today's spend if it fits under the limit, in the caller's (submit)
-    transaction; DailyLimitExceeded otherwise.
+def reserve_job(session: Session, account_id: int, job_id: uuid.UUID, amount: int) -> None:
+    """Count a new job's estimate against today's spend and hold it, in the caller's (submit)
+    transaction and one round trip (the SQL function `reserve_job`, migration 0007).
 
-    One conditional upsert on the (account, day) counter decides: concurrent submits of one
-    account queue on that row and each sees what the previous ones added.
-    """
-    added = session.execute(text(
-        "INSERT INTO daily_spend AS d (account_id, day, spent) "
-        "SELECT id, (now() AT TIME ZONE 'utc')::date, :amount FROM accounts "
-        "WHERE id = :id AND :amount <= daily_limit "
-        "ON CONFLICT (account_id, day) DO UPDATE SET spent = d.spent + :amount "
-        "WHERE d.spent + :amount <= (SELECT daily_limit FROM accounts WHERE id = :id) "
-        "RETURNING spent"), {"id": account_id, "amount": amount}).scalar()
-    if added is None:
+    Raises DailyLimitExceeded (nothing counted or held) or ledger.InsufficientFunds. The
+    day's counter row decides the limit: concurrent submits of one account queue on it and
+    each sees what the previous ones added."""
+    try:
+        fits = session.execute(text("SELECT reserve_job(:acct, :job, :amount)"),
+                               {"acct": account_id, "job": job_id, "amount": amount}).scalar()
+    except DBAPIError as exc:
+        ledger.raise_insufficient(exc)
+        raise
+    if not fits:
         limit = session.execute(text("SELECT daily_limit FROM accounts WHERE id = :id"),
                                 {"id": account_id}).scalar_one()
         raise DailyLimitExceeded(limit, daily_spend(session, account_id), amount)

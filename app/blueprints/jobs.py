@@ -39,7 +39,7 @@ def run():
     if submitted.replayed:
         headers["Idempotent-Replayed"] = "true"
     elif options.wait:
-        return _waited(submitted.job, options.wait, headers)
+        return _waited(db.session.get(Job, submitted.job.id), options.wait, headers)
     return Response(submitted.response, 202, headers, mimetype="application/json")
 
 

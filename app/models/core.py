@@ -31,6 +31,9 @@ class Account(db.Model):
     daily_limit: Mapped[int] = mapped_column(BigInteger, default=DEFAULT_DAILY_LIMIT,
                                              server_default=str(DEFAULT_DAILY_LIMIT))
     created_at: Mapped[datetime] = now_column()
+    # Money paid in through top-ups (bonuses excluded), the volume discount's measure; a
+    # trigger on `topups` keeps it (migration 0007), so pricing a job sums nothing.
+    lifetime_topups: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     # Card top-ups: the Stripe customer and the card saved for off-session auto top-ups.
     stripe_customer_id: Mapped[str | None] = mapped_column(String(64))
     stripe_payment_method_id: Mapped[str | None] = mapped_column(String(64))

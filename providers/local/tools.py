@@ -13,9 +13,19 @@ def missing_binary(name: str) -> str | None:
     return None if shutil.which(name) else f"{name} is not installed"
 
 
+# Modules found once are not looked for again: the web process asks on every submit, and
+# searching sys.path for a module it never imports costs more than the rest of pricing.
+_importable: set[str] = set()
+
+
 def missing_module(module: str, package: str | None = None) -> str | None:
     """None when `module` can be imported, else the reason a task cannot run."""
-    return None if importlib.util.find_spec(module) else f"{package or module} is not installed"
+    if module in _importable:
+        return None
+    if importlib.util.find_spec(module) is None:
+        return f"{package or module} is not installed"
+    _importable.add(module)
+    return None
 
 
 def run_tool(args: list[str], stdin: bytes | None, timeout: float,

@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from tests.helpers import auth, grant, register, settled
 from tests.integration.conftest import wait_for
-from tests.needs import require_module
+from tests.needs import require_binary, require_module
 
 
 def _metrics(client) -> dict:
@@ -68,6 +68,7 @@ def json_logs():
 
 
 def test_logs_are_json_with_ids_and_never_hold_secrets(app, client, json_logs):
+    require_binary("espeak-ng")  # the tts-l4 job's local backend
     key = register(client, "logs@example.com")
     grant(app, "logs@example.com", "1")
     proof = "eyJ0eEhhc2giOiIweGFiYyIsImZyb20iOiIweGRlZiJ9"

