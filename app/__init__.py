@@ -9,6 +9,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .catalog import load_catalog
 from .config import ConfigError, load_config
+from .dbpool import replace_dead_connections
 from .errors import register_error_handlers
 from .extensions import db, migrate
 from .guards import init_guards
@@ -31,6 +32,8 @@ def create_app(config: dict | None = None) -> Flask:
     if app.config["PROXY_HOPS"]:  # behind N reverse proxies: trust their X-Forwarded-For
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_HOPS"])
     db.init_app(app)
+    with app.app_context():
+        replace_dead_connections(db.engine)
     migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
     _init_services(app)
     register_error_handlers(app)

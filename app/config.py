@@ -108,7 +108,6 @@ def load_config(env=None) -> dict:
         "GPUBRIDGE_ENV": mode,
         "SECRET_KEY": env.get("GPUBRIDGE_SECRET_KEY") or DEV_SECRET_KEY,
         "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url) if database_url else None,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "REDIS_URL": redis_url,
         "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL") or redis_url,
         "PORT": _int(env, "PORT", 8000),
