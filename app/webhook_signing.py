@@ -39,24 +39,34 @@ def signature_header(secrets_: list[str], message_id: str, timestamp: int, body:
 
 def current_secret(session: Session, account_id: int) -> str:
     """The account's current secret, created on first use (a unique index settles races)."""
-    session.execute(text(
-        "INSERT INTO webhook_secrets (account_id, secret) VALUES (:acct, :secret) "
-        "ON CONFLICT (account_id) WHERE retired_at IS NULL DO NOTHING"),
-        {"acct": account_id, "secret": new_secret()})
-    secret = session.execute(text(
-        "SELECT secret FROM webhook_secrets WHERE account_id = :acct AND retired_at IS NULL"),
-        {"acct": account_id}).scalar_one()
+    secret = _current_or_new(session, account_id)
     session.commit()
     return secret
 
 
+def _current_or_new(session: Session, account_id: int) -> str:
+    """`current_secret` in the caller's transaction (no commit)."""
+    session.execute(text(
+        "INSERT INTO webhook_secrets (account_id, secret) VALUES (:acct, :secret) "
+        "ON CONFLICT (account_id) WHERE retired_at IS NULL DO NOTHING"),
+        {"acct": account_id, "secret": new_secret()})
+    return session.execute(text(
+        "SELECT secret FROM webhook_secrets WHERE account_id = :acct AND retired_at IS NULL"),
+        {"acct": account_id}).scalar_one()
+
+
 def signing_secrets(session: Session, account_id: int) -> list[str]:
-    """Every secret that signs now: the current one first, then those still in their grace."""
-    current = current_secret(session, account_id)
-    older = session.execute(text(
-        "SELECT secret FROM webhook_secrets WHERE account_id = :acct "
-        "AND retired_at > now() ORDER BY id DESC"), {"acct": account_id}).scalars().all()
-    return [current, *older]
+    """Every secret that signs now: the current one first, then those still in their grace.
+
+    One read in the caller's transaction, no commit; only an account with no secret yet writes
+    one (always trying the INSERT would make every delivery a write transaction)."""
+    rows = session.execute(text(
+        "SELECT secret, retired_at IS NULL AS current FROM webhook_secrets "
+        "WHERE account_id = :acct AND (retired_at IS NULL OR retired_at > now()) "
+        "ORDER BY retired_at IS NULL DESC, id DESC"), {"acct": account_id}).all()
+    if not rows or not rows[0].current:
+        return [_current_or_new(session, account_id), *(row.secret for row in rows)]
+    return [row.secret for row in rows]
 
 
 def rotate(session: Session, account_id: int, grace: timedelta) -> tuple[str, datetime]:

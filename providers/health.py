@@ -21,6 +21,14 @@ log = logging.getLogger(__name__)
 PREFIX = "gpub:backend:"
 LATENCY_KEY = "gpub:latency"
 EWMA_WEIGHT = 0.3  # weight of the newest sample
+# KEYS: fails, open, probe, the latency hash; ARGV: backend, seconds, weight.
+_SUCCEEDED = """
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+local old = redis.call('HGET', KEYS[4], ARGV[1])
+local new = tonumber(ARGV[2])
+if old then new = (1 - tonumber(ARGV[3])) * tonumber(old) + tonumber(ARGV[3]) * new end
+redis.call('HSET', KEYS[4], ARGV[1], string.format('%.17g', new))
+"""
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,7 @@ class BackendHealth:
 
     def __init__(self, redis, policy: BreakerPolicy = BreakerPolicy()):
         self.redis, self.policy = redis, policy
+        self._succeeded = redis.register_script(_SUCCEEDED)  # no round trip until first use
 
     def _key(self, backend: str, part: str) -> str:
         return f"{PREFIX}{backend}:{part}"
@@ -44,9 +53,11 @@ class BackendHealth:
     def allow(self, backend: str) -> bool:
         """Whether this worker may call `backend` now (a half-open breaker admits one probe)."""
         try:
-            if self.redis.exists(self._key(backend, "open")):
+            is_open, fails = self.redis.pipeline(transaction=False).exists(
+                self._key(backend, "open")).get(self._key(backend, "fails")).execute()
+            if is_open:
                 return False
-            if int(self.redis.get(self._key(backend, "fails")) or 0) < self.policy.threshold:
+            if int(fails or 0) < self.policy.threshold:
                 return True
             return bool(self.redis.set(self._key(backend, "probe"), 1, nx=True,
                                        px=int(self.policy.probe_ttl * 1000)))
@@ -55,12 +66,11 @@ class BackendHealth:
             return True
 
     def succeeded(self, backend: str, seconds: float) -> None:
-        """Close the breaker and fold `seconds` into the latency average."""
+        """Close the breaker and fold `seconds` into the latency average (one round trip:
+        every job's success passes here)."""
         try:
-            self.redis.delete(*(self._key(backend, p) for p in ("fails", "open", "probe")))
-            old = self.redis.hget(LATENCY_KEY, backend)
-            new = seconds if old is None else (1 - EWMA_WEIGHT) * float(old) + EWMA_WEIGHT * seconds
-            self.redis.hset(LATENCY_KEY, backend, repr(new))
+            keys = [self._key(backend, p) for p in ("fails", "open", "probe")] + [LATENCY_KEY]
+            self._succeeded(keys, [backend, repr(seconds), repr(EWMA_WEIGHT)])
         except redis_lib.RedisError:
             log.warning("could not record success of %s", backend)
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import http.client
+import io
 import ipaddress
 import re
 import socket
@@ -155,16 +157,65 @@ def fetch_media(url: str, policy: UrlPolicy,
 def post_once(url: str, body: bytes, headers: dict, policy: UrlPolicy,
               resolve: Resolver = system_resolver) -> tuple[int, dict]:
     """POST `body` to a checked, pinned address; the status and headers. Redirects are not
-    followed (a 3xx is just an answer), so a receiver cannot bounce us into private space."""
+    followed (a 3xx is just an answer), so a receiver cannot bounce us into private space.
+
+    From the connect on, the whole exchange ends within `policy.timeout` (TimeoutError past
+    it): each send and read waits only for the time left, so a receiver dripping its answer a
+    byte at a time cannot hold the caller longer than one slow answer.
+    """
     target = _checked_target(url, policy, resolve)
+    deadline = time.monotonic() + policy.timeout
     conn = _connect(*target, timeout=policy.timeout)
+    conn.response_class = functools.partial(_response_by, deadline)
     try:
+        conn.sock.settimeout(_time_left(deadline))  # sendall: a bound on the whole send
         conn.request("POST", _request_target(url), body=body, headers=headers)
         resp = conn.getresponse()
         resp.read(CHUNK)  # a few bytes of the answer at most; we only need its status
         return resp.status, {k.lower(): v for k, v in resp.getheaders()}
     finally:
         conn.close()
+
+
+def _time_left(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("no complete answer before the deadline")
+    return left
+
+
+class _DeadlineReader(io.RawIOBase):
+    """A socket's receiving side on which each read waits only for the time left."""
+
+    def __init__(self, sock: socket.socket, deadline: float):
+        # The socket's own raw file: it keeps the descriptor open until it is closed itself
+        # (http.client closes the connection before the response is read).
+        self.sock, self.raw, self.deadline = sock, sock.makefile("rb", buffering=0), deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        self.sock.settimeout(_time_left(self.deadline))
+        return self.raw.readinto(buffer)
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+class _DeadlineSocket:
+    """What http.client's response reads through: its one use of the socket is makefile."""
+
+    def __init__(self, sock: socket.socket, deadline: float):
+        self.sock, self.deadline = sock, deadline
+
+    def makefile(self, mode: str):
+        return io.BufferedReader(_DeadlineReader(self.sock, self.deadline))
+
+
+def _response_by(deadline: float, sock, *args, **kwargs) -> http.client.HTTPResponse:
+    return http.client.HTTPResponse(_DeadlineSocket(sock, deadline), *args, **kwargs)
 
 
 def _get(url: str, target: tuple, policy: UrlPolicy, deadline: float) -> tuple[bytes, str] | str:

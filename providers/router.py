@@ -109,8 +109,9 @@ def run_chain(service: Service, data: dict, model: str | None, backends: dict,
     walk = _Walk(service, data, model, record, policy, sleep, health or _NoHealth(),
                  should_stop)
     last_error = "no backend is available for this service"
-    for step, backend in candidates(service, backends, model, priority,
-                                    walk.health.latencies()):
+    # Only `fast` orders by latency: other priorities need no read of the shared averages.
+    latencies = walk.health.latencies() if priority == "fast" else {}
+    for step, backend in candidates(service, backends, model, priority, latencies):
         result, error = walk.try_backend(step, backend)
         if result is not None:
             return result, step

@@ -13,7 +13,7 @@ import pytest
 
 from providers.base import PermanentProviderError, RetryableProviderError
 from providers.media import (UnsafeUrlError, UrlPolicy, address_refusal, check_url, fetch_media,
-                             system_resolver)
+                             post_once, system_resolver)
 from tests.needs import require_binary
 
 STRICT = UrlPolicy()
@@ -73,8 +73,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.flush()
             time.sleep(0.1)
 
+    def route_drip_headers(self, args, query):  # a status line, then a header byte by byte
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.wfile.write(b"HTTP/1.0 200 OK\r\nX-Slow: ")
+        for _ in range(30):
+            self.wfile.write(b"x")
+            self.wfile.flush()
+            time.sleep(0.1)
+        self.wfile.write(b"\r\n\r\n")
+
     def route_missing(self, args, query):
         self.send(404)
+
+    do_POST = do_GET
 
 
 class QuietServer(http.server.ThreadingHTTPServer):
@@ -250,6 +261,15 @@ def test_timeouts_are_retryable(server):
     with pytest.raises(RetryableProviderError, match="timed out"):
         fetch_media(f"{server}/drip", quick)
     assert time.monotonic() - started < 1.5  # the deadline, not the per-read timeout, ended it
+
+
+def test_a_post_ends_at_its_deadline_however_slowly_the_answer_drips(server):
+    quick = UrlPolicy(allow_private=True, timeout=0.5)
+    assert post_once(f"{server}/ok", b"{}", {}, quick)[0] == 200
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):  # each byte comes well within the per-read timeout
+        post_once(f"{server}/drip_headers", b"{}", {}, quick)
+    assert time.monotonic() - started < 1.5  # the deadline ended it, not the 3 s of drip
 
 
 def test_https_uses_the_host_name_for_sni_and_verifies_the_certificate(tmp_path):
