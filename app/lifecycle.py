@@ -125,7 +125,12 @@ def should_stop(session: Session, job_id: uuid.UUID) -> str | None:
     session.commit()
     if row is None:
         return None
-    return CANCELLED if row.asked else DEADLINE if row.late else None
+    return stop_reason(row.asked, row.late)
+
+
+def stop_reason(cancel_asked: bool, past_deadline: bool) -> str | None:
+    """The error a running job stops with: a cancel request wins over its deadline."""
+    return CANCELLED if cancel_asked else DEADLINE if past_deadline else None
 
 
 def notify(redis, job_id) -> None:

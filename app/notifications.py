@@ -5,6 +5,8 @@ a sweeper pass repeats none of them.
 """
 from __future__ import annotations
 
+import dataclasses
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -41,14 +43,12 @@ def _record_and_send(session: Session, services, job_id: uuid.UUID, event_type: 
         webhooks.send(services.celery, delivery)
 
 
-def job_started(session: Session, services, job_id: uuid.UUID) -> None:
-    """A worker claimed the job: job.started (if asked for) and a nudge to waiters."""
-    _record_and_send(session, services, job_id, "job.started")
-    lifecycle.notify(services.redis, job_id)
-
-
-def job_finished(session: Session, services, job_id: uuid.UUID) -> None:
-    """The job reached a final status: wake waiters (the webhook waits for settlement)."""
+def job_started(session: Session, services, job_id: uuid.UUID, event_wanted: bool = True
+                ) -> None:
+    """A worker claimed the job: job.started (if asked for) and a nudge to waiters.
+    `event_wanted=False`: the caller knows the job did not ask for job.started."""
+    if event_wanted:
+        _record_and_send(session, services, job_id, "job.started")
     lifecycle.notify(services.redis, job_id)
 
 
@@ -63,6 +63,34 @@ def job_settled(session: Session, services, job_id: uuid.UUID) -> None:
     _record_and_send(session, services, job_id, webhooks.FINAL_EVENTS[status])
     lifecycle.notify(services.redis, job_id)
     budget_alerts(session, services, account_id)
+
+
+def first_attempt(session: Session, services, delivery, signing: list[str]) -> None:
+    """Make the first attempt of a final event claimed by this worker, bounded by
+    WEBHOOK_INLINE_TIMEOUT_SECONDS; a retry goes to the webhooks workers on the usual schedule.
+
+    Why here and not on the webhooks queue: almost every receiver answers within milliseconds,
+    and the queue would cost each job another message, task and claim transaction, and add the
+    queue's wait before the client hears of its job. What a production API must not do is let a
+    customer's slow endpoint hold the workers that run jobs; so the attempt has a short, hard
+    time limit (the whole exchange, not each read), and a receiver that fails it or takes over
+    half of it is marked for SLOW_MARK_SECONDS, during which its events skip this path: a slow
+    endpoint costs each worker at most one bounded wait per mark, never one per job.
+    """
+    usual = webhooks.DeliverySettings.from_config(services.config)
+    settings = dataclasses.replace(usual, timeout=min(
+        usual.timeout, services.config["WEBHOOK_INLINE_TIMEOUT_SECONDS"]))
+    started = time.monotonic()
+    outcome = webhooks.deliver(session, delivery, signing, settings)
+    if outcome.status != "delivered" or time.monotonic() - started > settings.timeout / 2:
+        webhooks.mark_slow(services.redis, delivery.url)
+    webhooks.send_next(services.celery, delivery.id, outcome)
+
+
+def inline_first_attempt(services, webhook_url: str | None) -> bool:
+    """Whether a worker finishing a job with this webhook should make its first attempt."""
+    return bool(webhook_url) and services.config["WEBHOOK_INLINE_TIMEOUT_SECONDS"] > 0 \
+        and not webhooks.marked_slow(services.redis, webhook_url)
 
 
 def budget_alerts(session: Session, services, account_id: int) -> None:

@@ -7,6 +7,7 @@ send the same attempt and a crashed one's delivery is picked up again by the swe
 """
 from __future__ import annotations
 
+import hashlib
 import http.client
 import time
 import uuid
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import simplejson
+from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -28,6 +30,11 @@ EVENTS = ("job.started", "job.completed", "job.failed", "job.cancelled")
 FINAL_EVENTS = {"completed": "job.completed", "failed": "job.failed",
                 "cancelled": "job.cancelled"}
 LEASE_GRACE_SECONDS = 30
+#: Longer waits are not held as Celery ETAs (a Redis broker redelivers those after its
+#: visibility timeout); the lifecycle sweep sends them when they fall due.
+MAX_COUNTDOWN_SECONDS = 600
+SLOW_PREFIX = "gpub:webhook:slow:"
+SLOW_MARK_SECONDS = 600  # how long a receiver that failed a first attempt skips inline ones
 
 
 @dataclass(frozen=True)
@@ -62,16 +69,20 @@ def envelope(event_type: str, data: dict) -> str:
 
 
 def _insert(session: Session, account_id: int, job_id, key: str, event_type: str, url: str,
-            payload: str) -> int | None:
-    """Write the delivery unless the event exists already; its id when this call wrote it."""
-    new_id = session.execute(text(
+            payload: str, claim_seconds: float | None = None):
+    """Write the delivery unless the event exists already (no commit); the row written, shaped
+    like `_claim`'s, or None. With `claim_seconds` the row is written claimed for its first
+    attempt by the caller, as `_claim` would claim it, so no one else sends it meanwhile."""
+    return session.execute(text(
         "INSERT INTO webhook_deliveries (account_id, job_id, event_key, event_type, message_id, "
-        "url, payload) VALUES (:acct, :job, :key, :type, :msg, :url, :payload) "
-        "ON CONFLICT (event_key) DO NOTHING RETURNING id"),
+        "url, payload, attempts, next_attempt_at) VALUES (:acct, :job, :key, :type, :msg, :url, "
+        ":payload, :attempts, now() + make_interval(secs => :lease)) "
+        "ON CONFLICT (event_key) DO NOTHING "
+        "RETURNING id, account_id, message_id, url, payload, attempts"),
         {"acct": account_id, "job": job_id, "key": key, "type": event_type,
-         "msg": "msg_" + uuid.uuid4().hex, "url": url, "payload": payload}).scalar()
-    session.commit()
-    return new_id
+         "msg": "msg_" + uuid.uuid4().hex, "url": url, "payload": payload,
+         "attempts": 0 if claim_seconds is None else 1, "lease": claim_seconds or 0}
+    ).one_or_none()
 
 
 def record_job_event(session: Session, job_id: uuid.UUID, event_type: str, base: str,
@@ -83,15 +94,26 @@ def record_job_event(session: Session, job_id: uuid.UUID, event_type: str, base:
     if not wanted:
         session.commit()
         return None
+    row = job_event(session, job, event_type, base, retention_hours)
+    session.commit()
+    return row.id if row is not None else None
+
+
+def job_event(session: Session, job: Job, event_type: str, base: str, retention_hours: int = 24,
+              claim_seconds: float | None = None):
+    """Write the delivery of `event_type` for a job that has a webhook (no commit); the row,
+    or None if the event exists already. `claim_seconds`: see `_insert`."""
     payload = envelope(event_type, status_object(session, job, base, retention_hours))
     return _insert(session, job.account_id, job.id, f"{job.id}:{event_type}", event_type,
-                   job.webhook_url, payload)
+                   job.webhook_url, payload, claim_seconds)
 
 
 def record_account_event(session: Session, account_id: int, url: str, key: str,
                          event_type: str, data: dict) -> int | None:
     """Record an account-level event (budget alerts); `key` makes it happen once."""
-    return _insert(session, account_id, None, key, event_type, url, envelope(event_type, data))
+    row = _insert(session, account_id, None, key, event_type, url, envelope(event_type, data))
+    session.commit()
+    return row.id if row is not None else None
 
 
 def _claim(session: Session, delivery_id: int, lease: float):
@@ -146,10 +168,17 @@ def attempt(session: Session, delivery_id: int, settings: DeliverySettings,
     row = _claim(session, delivery_id, settings.timeout + LEASE_GRACE_SECONDS)
     if row is None:
         return None
+    signing = webhook_signing.signing_secrets(session, row.account_id)
+    return deliver(session, row, signing, settings, resolve)
+
+
+def deliver(session: Session, row, signing: list[str], settings: DeliverySettings,
+            resolve=system_resolver) -> Outcome:
+    """Make the attempt `row` was claimed for: the signed POST, its log entry and the
+    delivery's next state, committed."""
     started = time.monotonic()
     try:
-        code, retry_after, error = _post(row, webhook_signing.signing_secrets(
-            session, row.account_id), settings, resolve)
+        code, retry_after, error = _post(row, signing, settings, resolve)
         outcome = decide(code, row.attempts, retry_after, settings.schedule)
     except UnsafeUrlError as exc:
         code, error, outcome = None, exc.message, Outcome("failed")
@@ -194,3 +223,30 @@ def send(celery, delivery_id: int, countdown: float = 0) -> None:
     """Hand a delivery to the webhooks workers."""
     celery.send_task("workers.deliver_webhook", args=[delivery_id], queue="webhooks",
                      countdown=countdown or None)
+
+
+def send_next(celery, delivery_id: int, outcome: Outcome) -> None:
+    """After an attempt: hand the next one to the webhooks workers if it falls due soon; the
+    lifecycle sweep sends later ones when they are due."""
+    if outcome.status == "pending" and outcome.delay <= MAX_COUNTDOWN_SECONDS:
+        send(celery, delivery_id, outcome.delay)
+
+
+def _slow_key(url: str) -> str:
+    return SLOW_PREFIX + hashlib.sha256(url.encode()).hexdigest()[:32]  # URLs may hold tokens
+
+
+def marked_slow(redis, url: str) -> bool:
+    """Whether `url` failed or was slow on a recent first attempt (see `mark_slow`)."""
+    try:
+        return bool(redis.exists(_slow_key(url)))
+    except RedisError:  # no memory of receivers: try it (which needs no broker)
+        return False
+
+
+def mark_slow(redis, url: str, seconds: int = SLOW_MARK_SECONDS) -> None:
+    """Send `url`'s next deliveries through the webhooks workers for `seconds`."""
+    try:
+        redis.set(_slow_key(url), 1, ex=seconds)
+    except RedisError:
+        pass

@@ -2,7 +2,9 @@
 
 Every state change is a conditional UPDATE, so a redelivered message changes nothing: only the
 delivery that moved the job queued->running (or took over an expired lease) may finish it, and
-it proves that with the `deliveries` count it claimed (a fencing token).
+it proves that with the `deliveries` count it claimed (a fencing token). Whatever must become
+true together with the final status (the settlement: workers/finish.py) is passed in as
+`on_final` and runs in the same transaction.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Callable
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -37,23 +40,33 @@ class Claim:
     model: str | None
     input: dict
     priority: str | None = None
+    webhook_url: str | None = None
+    wants_started: bool = False  # the client asked for the job.started event
+    stop_reason: str | None = None  # cancelled, or past its deadline, as it was claimed
 
 
 def claim(session: Session, job_id: uuid.UUID, lease_seconds: int, max_deliveries: int
           ) -> Claim | None:
-    """Take the job if it is queued or its lease ran out; None if another delivery has it."""
+    """Take the job if it is queued (and not past its Cancel-After deadline: that one is
+    aborted instead, see lifecycle.abort_if_expired) or its lease ran out; None if another
+    delivery has it or it is final. Also reads what the run needs to know up front."""
     row = session.execute(text(
         "UPDATE jobs SET status = 'running', deliveries = deliveries + 1, "
         "started_at = COALESCE(started_at, now()), updated_at = now(), "
         "lease_expires_at = now() + make_interval(secs => :lease) "
-        "WHERE id = :id AND deliveries < :max AND (status = 'queued' OR "
+        "WHERE id = :id AND deliveries < :max AND ((status = 'queued' "
+        "AND (cancel_after IS NULL OR cancel_after > now())) OR "
         "(status = 'running' AND lease_expires_at < now())) "
-        "RETURNING deliveries, service, model, input, priority"),
+        "RETURNING deliveries, service, model, input, priority, webhook_url, "
+        "COALESCE(webhook_events @> '[\"job.started\"]', false) AS wants_started, "
+        "cancel_requested_at IS NOT NULL AS asked, "
+        "COALESCE(cancel_after <= now(), false) AS late"),
         {"id": job_id, "lease": lease_seconds, "max": max_deliveries}).one_or_none()
     session.commit()
     if row is None:
         return None
-    return Claim(job_id, row.deliveries, row.service, row.model, row.input, row.priority)
+    return Claim(job_id, row.deliveries, row.service, row.model, row.input, row.priority,
+                 row.webhook_url, row.wants_started, lifecycle.stop_reason(row.asked, row.late))
 
 
 class JobStopped(Exception):
@@ -68,13 +81,16 @@ class StopCheck:
     """`Call.should_stop` for one job: is it cancelled or past its Cancel-After deadline?
 
     Reads the job row at most once every `every` seconds; `reason` keeps the error to end it
-    with once the answer is yes."""
+    with once the answer is yes. `known`: the answer read just now (by the claim), which
+    spares the first read."""
+
+    _UNKNOWN = object()
 
     def __init__(self, session: Session, job_id: uuid.UUID, every: float = STOP_CHECK_SECONDS,
-                 clock=time.monotonic):
+                 clock=time.monotonic, known=_UNKNOWN):
         self.session, self.job_id, self.every, self.clock = session, job_id, every, clock
-        self.reason: str | None = None
-        self._next = 0.0
+        self.reason: str | None = None if known is self._UNKNOWN else known
+        self._next = 0.0 if known is self._UNKNOWN else clock() + every
 
     def __call__(self) -> bool:
         if self.reason is None and self.clock() >= self._next:
@@ -83,19 +99,39 @@ class StopCheck:
         return self.reason is not None
 
 
-def _record(session: Session, claimed: Claim):
-    def record(attempt: Attempt) -> None:
-        session.add(JobAttempt(job_id=claimed.job_id, delivery=claimed.delivery,
-                               backend=attempt.backend, outcome=attempt.outcome,
-                               error=attempt.error, error_class=attempt.error_class,
-                               seconds=attempt.seconds))
-        session.commit()
+class _Recorder:
+    """`run_chain`'s record: every attempt becomes a job_attempts row. A failed one is committed
+    at once (then the job is asked whether to stop); the successful one, always the last, is
+    committed with the final status, one transaction instead of two."""
+
+    def __init__(self, session: Session, claimed: Claim):
+        self.session, self.claimed = session, claimed
+        self.uncommitted: list[Attempt] = []
+
+    def __call__(self, attempt: Attempt) -> None:
+        self.session.add(self._row(attempt))
+        if attempt.outcome == "ok":
+            self.uncommitted.append(attempt)
+            return
+        self.session.commit()
         # A cancel takes effect mid-run where the adapter can cancel upstream (it raises
         # CallCancelled), else between attempts; a result already made is kept.
-        if attempt.outcome not in ("ok", "cancelled") and (
-                reason := lifecycle.should_stop(session, claimed.job_id)):
+        if attempt.outcome != "cancelled" and (
+                reason := lifecycle.should_stop(self.session, self.claimed.job_id)):
             raise JobStopped(reason)
-    return record
+
+    def commit_alone(self) -> None:
+        """Keep the uncommitted attempts when the final status they came with was refused:
+        the provider was called all the same."""
+        for attempt in self.uncommitted:
+            self.session.add(self._row(attempt))
+        self.session.commit()
+
+    def _row(self, attempt: Attempt) -> JobAttempt:
+        return JobAttempt(job_id=self.claimed.job_id, delivery=self.claimed.delivery,
+                          backend=attempt.backend, outcome=attempt.outcome,
+                          error=attempt.error, error_class=attempt.error_class,
+                          seconds=attempt.seconds)
 
 
 def _store_files(session: Session, job_id: uuid.UUID, result: Result):
@@ -118,8 +154,14 @@ def _store_files(session: Session, job_id: uuid.UUID, result: Result):
     return swap(result.output)
 
 
-def _finish(session: Session, claimed: Claim, status: str, **values) -> bool:
-    """Move running->final for this delivery only; False if the job was taken over."""
+#: Runs in the transaction of the final status, before its commit: (session, job id).
+OnFinal = Callable[[Session, uuid.UUID], None]
+
+
+def _finish(session: Session, claimed: Claim, recorder: _Recorder, on_final: OnFinal | None,
+            status: str, **values) -> bool:
+    """Move running->final for this delivery only, in one transaction with the run's last
+    attempt and `on_final`'s work; False if the job was taken over."""
     done = session.execute(text(
         "UPDATE jobs SET status = :status, output = CAST(:output AS JSONB), "
         "error = CAST(:error AS JSONB), usage = CAST(:usage AS JSONB), finished_at = now(), "
@@ -130,43 +172,46 @@ def _finish(session: Session, claimed: Claim, status: str, **values) -> bool:
          "usage": values.get("usage")}).scalar()
     if done is None:
         session.rollback()
+        recorder.commit_alone()
         return False
+    if on_final is not None:
+        on_final(session, claimed.job_id)
     session.commit()
     return True
 
 
 def execute(session: Session, catalog: Catalog, backends: dict, claimed: Claim,
             lease_seconds: float, policy: RetryPolicy = RetryPolicy(),
-            health=None) -> str | None:
+            health=None, on_final: OnFinal | None = None) -> str | None:
     """Run a claimed job to a final status; returns it, or None if the job was taken over.
-    `health` (providers.health.BackendHealth) shares breakers and latency across workers."""
+    `health` (providers.health.BackendHealth) shares breakers and latency across workers;
+    `on_final` runs in the transaction that sets the final status."""
     service = catalog.get(claimed.service)
-    stop = StopCheck(session, claimed.job_id)
+    stop = StopCheck(session, claimed.job_id, known=claimed.stop_reason)
+    recorder = _Recorder(session, claimed)
+
+    def finish(status: str, **values) -> str | None:
+        return status if _finish(session, claimed, recorder, on_final, status, **values) \
+            else None
     try:
         if stop():
             raise JobStopped(stop.reason)
         with Heartbeat(session.get_bind(), claimed.job_id, claimed.delivery, lease_seconds):
             result, _step = run_chain(service, claimed.input, claimed.model, backends,
-                                      _record(session, claimed), policy,
-                                      priority=claimed.priority, health=health,
-                                      should_stop=stop)
+                                      recorder, policy, priority=claimed.priority,
+                                      health=health, should_stop=stop)
     except JobStopped as exc:  # nothing was produced, so nothing is charged
-        ok = _finish(session, claimed, "cancelled", error=exc.error)
-        return "cancelled" if ok else None
+        return finish("cancelled", error=exc.error)
     except CallCancelled as exc:  # stopped at the provider mid-run: charged what it used
-        ok = _finish(session, claimed, "cancelled", error=stop.reason or lifecycle.CANCELLED,
-                     usage=json.dumps(dataclasses.asdict(exc.usage)))
-        return "cancelled" if ok else None
+        return finish("cancelled", error=stop.reason or lifecycle.CANCELLED,
+                      usage=json.dumps(dataclasses.asdict(exc.usage)))
     except ChainFailed as exc:
         error = {"message": exc.message, "code": "invalid_input" if exc.permanent
                  else "backends_failed"}
-        ok = _finish(session, claimed, "failed", error=json.dumps(error))
-        return "failed" if ok else None
+        return finish("failed", error=json.dumps(error))
     output = _store_files(session, claimed.job_id, result)
-    usage = dataclasses.asdict(result.usage)
-    ok = _finish(session, claimed, "completed", output=json.dumps(output),
-                 usage=json.dumps(usage))
-    return "completed" if ok else None
+    return finish("completed", output=json.dumps(output),
+                  usage=json.dumps(dataclasses.asdict(result.usage)))
 
 
 def fail_exhausted(session: Session, max_deliveries: int) -> list[uuid.UUID]:

@@ -9,10 +9,6 @@ from flask import current_app
 from app import lifecycle, notifications, retention, webhooks
 from app.extensions import db
 
-#: Longer waits are not held as Celery ETAs (a Redis broker redelivers those after its
-#: visibility timeout); the lifecycle sweep sends them when they fall due.
-MAX_COUNTDOWN_SECONDS = 600
-
 
 @shared_task(name="workers.deliver_webhook")
 def deliver_webhook(delivery_id: int) -> str | None:
@@ -21,8 +17,7 @@ def deliver_webhook(delivery_id: int) -> str | None:
     outcome = webhooks.attempt(db.session, delivery_id, settings)
     if outcome is None:
         return None  # not due, or another delivery of this message has it
-    if outcome.status == "pending" and outcome.delay <= MAX_COUNTDOWN_SECONDS:
-        webhooks.send(current_app.extensions["celery"], delivery_id, outcome.delay)
+    webhooks.send_next(current_app.extensions["celery"], delivery_id, outcome)
     return outcome.status
 
 

@@ -16,7 +16,7 @@ from billing.chain import Chain, ChainConfig
 from billing.settlement import settle_job as settle
 from providers.router import RetryPolicy
 
-from . import execute
+from . import execute, finish
 from .sweeper import sweep as sweep_jobs
 
 
@@ -30,31 +30,37 @@ def retry_policy(config) -> RetryPolicy:
 
 @shared_task(name="workers.run_job")
 def run_job(job_id: str) -> str | None:
-    """Claim and run one job, then ask the billing worker to settle it."""
+    """Claim and run one job; settle it in the transaction of its final status, then make
+    the first attempt of its final webhook (workers/finish.py)."""
     config = current_app.config
     services = notifications.Services.of(current_app)
-    if lifecycle.abort_if_expired(db.session, uuid.UUID(job_id)):  # Cancel-After passed
-        notifications.job_finished(db.session, services, uuid.UUID(job_id))
-        settle_job.delay(job_id)
-        return "cancelled"
     claimed = execute.claim(db.session, uuid.UUID(job_id), config["JOB_LEASE_SECONDS"],
                             config["JOB_MAX_DELIVERIES"])
     if claimed is None:
+        if lifecycle.abort_if_expired(db.session, uuid.UUID(job_id)):  # Cancel-After passed
+            _settle_and_announce(job_id)
+            return "cancelled"
         return None  # a duplicate delivery, or the job is already final
-    notifications.job_started(db.session, services, claimed.job_id)
+    notifications.job_started(db.session, services, claimed.job_id, claimed.wants_started)
+    on_final = finish.SettleOnFinish(
+        load_catalog(), config, notifications.inline_first_attempt(services, claimed.webhook_url))
     status = execute.execute(db.session, load_catalog(), current_app.extensions["backends"],
                              claimed, config["JOB_LEASE_SECONDS"], retry_policy(config),
-                             current_app.extensions["backend_health"])
+                             current_app.extensions["backend_health"], on_final)
     if status is not None:
-        notifications.job_finished(db.session, services, claimed.job_id)
-        settle_job.delay(job_id)
+        finish.after_commit(db.session, services, claimed.job_id, on_final.result)
     return status
 
 
 @shared_task(name="workers.settle_job")
 def settle_job(job_id: str) -> bool:
-    """Settle a finished job, then send its final webhook and any auto top-up it armed; True
-    if this delivery settled it."""
+    """Settle a job left final but unsettled (failed by the sweeper, aborted past its
+    deadline, or its worker could not settle it), then send its final webhook and any auto
+    top-up it armed; True if this delivery settled it."""
+    return _settle_and_announce(job_id)
+
+
+def _settle_and_announce(job_id: str) -> bool:
     result = settle(db.session, load_catalog(), uuid.UUID(job_id))
     if result is not None and result.auto_topup_id is not None:
         auto_topup.delay(result.auto_topup_id)

@@ -1,0 +1,102 @@
+"""A job's end in the worker that ran it: settled with its final status, then announced.
+
+The transaction that makes a job final also settles it and records its final webhook event, so
+for every job that ends in a worker "final" comes with "settled" and with the event's delivery
+row, at once. That work runs in a savepoint: should it fail (a pricing bug, a deadlock with a
+concurrent submit), only the savepoint is undone, the final status still commits, and the
+`workers.settle_job` task settles the job later, as every job once was settled (it is sent at
+once, and re-sent by the sweeper should that message be lost). A worker killed after the
+commit leaves a settled job whose event the lifecycle sweep delivers.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from app import lifecycle, notifications, webhook_signing, webhooks
+from app.catalog import Catalog
+from app.models import Job
+from app.status import public_base
+from billing import settlement
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What the final transaction did besides the final status."""
+
+    account_id: int
+    auto_topup_id: int | None = None  # an auto top-up the settlement armed, to be sent
+    claimed: object = None  # the final event's delivery, claimed for a first attempt here
+    signing: tuple[str, ...] = ()  # the secrets to sign that attempt with
+    queued: int | None = None  # the final event's delivery, for the webhooks workers
+
+
+class SettleOnFinish:
+    """`execute`'s on_final: settle the job and record its final event, in a savepoint.
+
+    `first_attempt_here`: write the event claimed for a first attempt by this worker (see
+    notifications.first_attempt), else pending for the webhooks workers. `result` is None
+    when nothing was done, and the settle task must do it.
+    """
+
+    def __init__(self, catalog: Catalog, config, first_attempt_here: bool):
+        self.catalog, self.config = catalog, config
+        self.first_attempt_here = first_attempt_here
+        self.result: Settled | None = None
+
+    def __call__(self, session: Session, job_id: uuid.UUID) -> None:
+        try:
+            with session.begin_nested():
+                self.result = self._settle(session, job_id)
+        except Exception:  # the final status commits all the same; the settle task retries
+            log.exception("settling job %s with its final status failed", job_id)
+            self.result = None
+
+    def _settle(self, session: Session, job_id: uuid.UUID) -> Settled | None:
+        priced = settlement.price(session, self.catalog, job_id)
+        if priced is None:  # cannot happen to a job made final just now; the task would see
+            return None
+        # The event first: money moves last, so the account's rows stay locked only briefly.
+        announced = self._final_event(session, job_id)
+        moved = settlement.move_money(session, priced)
+        return dataclasses.replace(announced, auto_topup_id=moved.auto_topup_id)
+
+    def _final_event(self, session: Session, job_id: uuid.UUID) -> Settled:
+        """Write the final event's delivery, claimed for a first attempt here or pending."""
+        job = session.get(Job, job_id, populate_existing=True)  # as settled, in this transaction
+        if not job.webhook_url:
+            return Settled(job.account_id)
+        lease = self.config["WEBHOOK_INLINE_TIMEOUT_SECONDS"] + webhooks.LEASE_GRACE_SECONDS
+        row = webhooks.job_event(session, job, webhooks.FINAL_EVENTS[job.status],
+                                 public_base(self.config), self.config["OUTPUT_RETENTION_HOURS"],
+                                 claim_seconds=lease if self.first_attempt_here else None)
+        if row is None:  # the event exists already: someone else sends it
+            return Settled(job.account_id)
+        if not self.first_attempt_here:
+            return Settled(job.account_id, queued=row.id)
+        signing = tuple(webhook_signing.signing_secrets(session, job.account_id))
+        return Settled(job.account_id, claimed=row, signing=signing)
+
+
+def after_commit(session: Session, services, job_id: uuid.UUID, settled: Settled | None
+                 ) -> None:
+    """What follows a job's final commit: wake its waiters, then its webhook, auto top-up
+    and budget alerts; or, if it was not settled, the settle task that will do all that."""
+    lifecycle.notify(services.redis, job_id)
+    if settled is None:
+        services.celery.send_task("workers.settle_job", args=[str(job_id)], queue="billing")
+        return
+    if settled.claimed is not None:
+        notifications.first_attempt(session, services, settled.claimed, list(settled.signing))
+    elif settled.queued is not None:
+        webhooks.send(services.celery, settled.queued)
+    if settled.auto_topup_id is not None:
+        services.celery.send_task("workers.auto_topup", args=[settled.auto_topup_id],
+                                  queue="billing")
+    notifications.budget_alerts(session, services, settled.account_id)
