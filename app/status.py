@@ -79,7 +79,8 @@ def _urls(job: Job, base: str) -> dict:
 
 
 def status_object(session: Session, job: Job, base: str, retention_hours: int = 24) -> dict:
-    """The public JSON of a job, with file and action URLs on `base`."""
+    """The public JSON of a job (a Job, or a row of the jobs table), with file and action URLs
+    on `base`."""
     attempts = session.execute(select(JobAttempt).where(JobAttempt.job_id == job.id)
                                .order_by(JobAttempt.id)).scalars().all()
     settled = job.settled_at is not None

@@ -23,7 +23,7 @@ from providers.base import ProviderError
 from providers.media import UnsafeUrlError, UrlPolicy, post_once, system_resolver
 
 from . import webhook_signing
-from .models import Job, WebhookAttempt
+from .models import Job
 from .status import status_object
 
 EVENTS = ("job.started", "job.completed", "job.failed", "job.cancelled")
@@ -183,20 +183,22 @@ def deliver(session: Session, row, signing: list[str], settings: DeliverySetting
     except UnsafeUrlError as exc:
         code, error, outcome = None, exc.message, Outcome("failed")
     latency = int((time.monotonic() - started) * 1000)
-    session.add(WebhookAttempt(delivery_id=row.id, number=row.attempts, status_code=code,
-                               latency_ms=latency, error=error))
-    _settle_delivery(session, row.id, outcome)
+    _log_attempt(session, row, code, latency, error, outcome)
     return outcome
 
 
-def _settle_delivery(session: Session, delivery_id: int, outcome: Outcome) -> None:
-    final = outcome.status != "pending"
+def _log_attempt(session: Session, row, code: int | None, latency_ms: int, error: str | None,
+                 outcome: Outcome) -> None:
+    """The attempt's log entry and the delivery's next state: one statement, committed."""
     session.execute(text(
+        "WITH logged AS (INSERT INTO webhook_attempts (delivery_id, number, status_code, "
+        "latency_ms, error) VALUES (:id, :number, :code, :latency, :error)) "
         "UPDATE webhook_deliveries SET status = :status, "
         "next_attempt_at = now() + make_interval(secs => :delay), "
         "finished_at = CASE WHEN :final THEN now() ELSE NULL END WHERE id = :id"),
-        {"status": outcome.status, "delay": outcome.delay or 0, "final": final,
-         "id": delivery_id})
+        {"id": row.id, "number": row.attempts, "code": code, "latency": latency_ms,
+         "error": error, "status": outcome.status, "delay": outcome.delay or 0,
+         "final": outcome.status != "pending"})
     session.commit()
 
 

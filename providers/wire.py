@@ -14,6 +14,7 @@ Classification (what the router should do):
 from __future__ import annotations
 
 import json
+import os
 from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
 
@@ -32,7 +33,7 @@ class Client:
         self.name = name
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
-        self.session = session or requests.Session()
+        self.session = session or session_for(self.base_url)
 
     def url(self, path: str) -> str:
         return path if path.startswith(("http://", "https://")) else self.base_url + path
@@ -55,6 +56,20 @@ class Client:
     def json(self, method: str, path: str, timeout: float, **kwargs):
         """`request`, then the JSON body (UpstreamError if it is not JSON)."""
         return json_body(self.name, self.request(method, path, timeout, **kwargs))
+
+
+def session_for(base_url: str) -> requests.Session:
+    """A requests session for one provider, with the environment settings requests honours
+    (HTTP(S)_PROXY and NO_PROXY for this base URL, REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE) read
+    once, here. Left to itself, requests reads them again on every call, and that scan of the
+    environment was half of the CPU of a short provider call. (It also ignores ~/.netrc, whose
+    credentials would override our Authorization header.)"""
+    session = requests.Session()
+    session.proxies = requests.utils.get_environ_proxies(base_url)
+    session.verify = (os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+                      or True)
+    session.trust_env = False
+    return session
 
 
 def json_body(name: str, response: requests.Response):

@@ -15,11 +15,12 @@ import logging
 import uuid
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import lifecycle, notifications, webhook_signing, webhooks
 from app.catalog import Catalog
-from app.models import Job
+from app.models import Account, Job
 from app.status import public_base
 from billing import settlement
 
@@ -35,6 +36,7 @@ class Settled:
     claimed: object = None  # the final event's delivery, claimed for a first attempt here
     signing: tuple[str, ...] = ()  # the secrets to sign that attempt with
     queued: int | None = None  # the final event's delivery, for the webhooks workers
+    alerts: bool = True  # the account has budget alerts to check
 
 
 class SettleOnFinish:
@@ -69,19 +71,25 @@ class SettleOnFinish:
 
     def _final_event(self, session: Session, job_id: uuid.UUID) -> Settled:
         """Write the final event's delivery, claimed for a first attempt here or pending."""
-        job = session.get(Job, job_id, populate_existing=True)  # as settled, in this transaction
+        jobs, accounts = Job.__table__, Account.__table__
+        # The settled row as this transaction sees it (Core: no ORM state to build or refresh).
+        job = session.execute(
+            select(jobs, accounts.c.alert_webhook_url.is_not(None).label("alerts"))
+            .join(accounts, accounts.c.id == jobs.c.account_id).where(jobs.c.id == job_id)
+        ).one()
+        found = Settled(job.account_id, alerts=job.alerts)
         if not job.webhook_url:
-            return Settled(job.account_id)
+            return found
         lease = self.config["WEBHOOK_INLINE_TIMEOUT_SECONDS"] + webhooks.LEASE_GRACE_SECONDS
         row = webhooks.job_event(session, job, webhooks.FINAL_EVENTS[job.status],
                                  public_base(self.config), self.config["OUTPUT_RETENTION_HOURS"],
                                  claim_seconds=lease if self.first_attempt_here else None)
         if row is None:  # the event exists already: someone else sends it
-            return Settled(job.account_id)
+            return found
         if not self.first_attempt_here:
-            return Settled(job.account_id, queued=row.id)
+            return dataclasses.replace(found, queued=row.id)
         signing = tuple(webhook_signing.signing_secrets(session, job.account_id))
-        return Settled(job.account_id, claimed=row, signing=signing)
+        return dataclasses.replace(found, claimed=row, signing=signing)
 
 
 def after_commit(session: Session, services, job_id: uuid.UUID, settled: Settled | None
@@ -99,4 +107,5 @@ def after_commit(session: Session, services, job_id: uuid.UUID, settled: Settled
     if settled.auto_topup_id is not None:
         services.celery.send_task("workers.auto_topup", args=[settled.auto_topup_id],
                                   queue="billing")
-    notifications.budget_alerts(session, services, settled.account_id)
+    if settled.alerts:
+        notifications.budget_alerts(session, services, settled.account_id)

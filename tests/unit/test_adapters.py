@@ -127,6 +127,18 @@ def test_a_broken_base_url_is_a_provider_error_not_a_crash():
         broken.run(call("chat", {"prompt": "x"}))
 
 
+def test_a_client_reads_proxy_and_ca_settings_once_for_its_base_url(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "api.groq.com")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/our-ca.pem")
+    proxied = Client("together", "https://api.together.xyz/v1", "k").session
+    direct = Client("groq", "https://api.groq.com/openai/v1", "k").session
+    assert proxied.proxies.get("https") == "http://proxy.internal:3128"
+    assert "https" not in direct.proxies
+    assert proxied.verify == direct.verify == "/etc/ssl/our-ca.pem"
+    assert not proxied.trust_env  # nothing is read from the environment per call
+
+
 def test_retry_after_reads_seconds_and_http_dates():
     assert retry_after("7") == 7.0
     assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
