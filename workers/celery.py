@@ -6,6 +6,7 @@ from flask import Flask
 
 from app.logs import connect_worker_signals
 
+from .lease import LeaseKeeper
 from .queues import celery_queues
 
 
@@ -63,4 +64,5 @@ def celery_init_app(app: Flask) -> Celery:
     )
     connect_worker_signals()
     app.extensions["celery"] = celery
+    app.extensions["lease_keeper"] = LeaseKeeper()  # its thread starts in the pool process
     return celery

@@ -26,7 +26,7 @@ from app.models import JobAttempt, StoredFile
 from providers.base import CallCancelled, Result
 from providers.router import Attempt, ChainFailed, RetryPolicy, run_chain
 
-from .lease import Heartbeat
+from .lease import LeaseKeeper
 
 log = logging.getLogger(__name__)
 STOP_CHECK_SECONDS = 1.0  # adapters ask at every poll; the database is asked at most this often
@@ -183,10 +183,12 @@ def _finish(session: Session, claimed: Claim, recorder: _Recorder, on_final: OnF
 
 def execute(session: Session, catalog: Catalog, backends: dict, claimed: Claim,
             lease_seconds: float, policy: RetryPolicy = RetryPolicy(),
-            health=None, on_final: OnFinal | None = None) -> str | None:
+            health=None, on_final: OnFinal | None = None,
+            leases: LeaseKeeper | None = None) -> str | None:
     """Run a claimed job to a final status; returns it, or None if the job was taken over.
     `health` (providers.health.BackendHealth) shares breakers and latency across workers;
-    `on_final` runs in the transaction that sets the final status."""
+    `on_final` runs in the transaction that sets the final status; `leases` renews the
+    job's lease while it runs (the worker process's keeper; by default one for this call)."""
     service = catalog.get(claimed.service)
     stop = StopCheck(session, claimed.job_id, known=claimed.stop_reason)
     recorder = _Recorder(session, claimed)
@@ -197,7 +199,8 @@ def execute(session: Session, catalog: Catalog, backends: dict, claimed: Claim,
     try:
         if stop():
             raise JobStopped(stop.reason)
-        with Heartbeat(session.get_bind(), claimed.job_id, claimed.delivery, lease_seconds):
+        with (leases or LeaseKeeper()).hold(session.get_bind(), claimed.job_id,
+                                            claimed.delivery, lease_seconds):
             result, _step = run_chain(service, claimed.input, claimed.model, backends,
                                       recorder, policy, priority=claimed.priority,
                                       health=health, should_stop=stop)

@@ -46,7 +46,8 @@ def run_job(job_id: str) -> str | None:
         load_catalog(), config, notifications.inline_first_attempt(services, claimed.webhook_url))
     status = execute.execute(db.session, load_catalog(), current_app.extensions["backends"],
                              claimed, config["JOB_LEASE_SECONDS"], retry_policy(config),
-                             current_app.extensions["backend_health"], on_final)
+                             current_app.extensions["backend_health"], on_final,
+                             current_app.extensions["lease_keeper"])
     if status is not None:
         finish.after_commit(db.session, services, claimed.job_id, on_final.result)
     return status
