@@ -62,7 +62,7 @@ class SettleOnFinish:
 
     def _settle(self, session: Session, job_id: uuid.UUID) -> Settled | None:
         priced = settlement.price(session, self.catalog, job_id)
-        if priced is None:  # cannot happen to a job made final just now; the task would see
+        if priced is None:  # not final, or settled: not after our own final UPDATE
             return None
         # The event first: money moves last, so the account's rows stay locked only briefly.
         announced = self._final_event(session, job_id)
@@ -94,18 +94,18 @@ class SettleOnFinish:
 
 def after_commit(session: Session, services, job_id: uuid.UUID, settled: Settled | None
                  ) -> None:
-    """What follows a job's final commit: wake its waiters, then its webhook, auto top-up
-    and budget alerts; or, if it was not settled, the settle task that will do all that."""
+    """What follows a job's final commit: wake its waiters, then its auto top-up, webhook and
+    budget alerts; or, if it was not settled, the settle task that will do all that."""
     lifecycle.notify(services.redis, job_id)
     if settled is None:
         services.celery.send_task("workers.settle_job", args=[str(job_id)], queue="billing")
         return
+    if settled.auto_topup_id is not None:
+        services.celery.send_task("workers.auto_topup", args=[settled.auto_topup_id],
+                                  queue="billing")
     if settled.claimed is not None:
         notifications.first_attempt(session, services, settled.claimed, list(settled.signing))
     elif settled.queued is not None:
         webhooks.send(services.celery, settled.queued)
-    if settled.auto_topup_id is not None:
-        services.celery.send_task("workers.auto_topup", args=[settled.auto_topup_id],
-                                  queue="billing")
     if settled.alerts:
         notifications.budget_alerts(session, services, settled.account_id)

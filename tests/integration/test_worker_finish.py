@@ -1,0 +1,128 @@
+"""A job's end in the worker that ran it: settled in the transaction of its final status, its
+final webhook's first attempt made there, retries and failures handed to the other queues.
+
+The task runs in this process (no billing or webhooks worker): the messages it would send are
+recorded instead, so each test sees exactly what was left to the other queues.
+"""
+import uuid
+
+import pytest
+from sqlalchemy import text
+
+from billing import ledger, settlement
+from providers.base import Result, Usage
+from tests.helpers import auth, grant, register
+from tests.receiver import Receiver
+from workers.tasks import run_job, settle_job
+
+LLM = {"service": "llm-4090", "input": {"prompt": "hi"}}
+
+
+class Answers:
+    """The groq backend, answering at once."""
+
+    def availability(self, task):
+        return None
+
+    def run(self, call):
+        return Result(output={"text": "hello"}, usage=Usage(input_tokens=3, output_tokens=2))
+
+
+@pytest.fixture
+def sent(app, monkeypatch) -> list:
+    """Run jobs in this process: a groq backend, no message to the broker, no receiver marks."""
+    monkeypatch.setitem(app.extensions["backends"], "groq", Answers())
+    monkeypatch.setattr("app.jobs.send_job", lambda job: None)
+    messages = []
+    monkeypatch.setattr(app.extensions["celery"], "send_task", lambda name, args=None, **kw:
+                        messages.append((name, args, kw.get("countdown"))))
+    redis = app.extensions["redis"]
+    for key in redis.scan_iter("gpub:webhook:slow:*"):
+        redis.delete(key)
+    yield messages
+    for key in redis.scan_iter("gpub:webhook:slow:*"):
+        redis.delete(key)
+
+
+def _submit(app, client, email: str, webhook_url: str) -> str:
+    key = register(client, email)
+    grant(app, email, "1")
+    response = client.post("/run", json={**LLM, "webhook_url": webhook_url}, headers=auth(key))
+    assert response.status_code == 202, response.get_json()
+    return response.get_json()["job_id"]
+
+
+def _job(session, job_id):
+    session.commit()
+    return session.execute(text(
+        "SELECT status, finished_at, settled_at, actual_cost FROM jobs WHERE id = :id"),
+        {"id": uuid.UUID(job_id)}).one()
+
+
+def _deliveries(session, job_id):
+    session.commit()
+    return session.execute(text(
+        "SELECT id, event_type, status, attempts FROM webhook_deliveries WHERE job_id = :id "
+        "ORDER BY id"), {"id": uuid.UUID(job_id)}).all()
+
+
+def test_the_worker_settles_the_job_with_its_final_status_and_delivers_the_webhook(
+        app, client, db_session, sent):
+    with Receiver() as receiver:
+        job_id = _submit(app, client, "inline@example.com", receiver.url)
+        assert run_job(job_id) == "completed"
+    job = _job(db_session, job_id)
+    # now() is the transaction's start: equal stamps mean one transaction made both.
+    assert job.status == "completed" and job.settled_at == job.finished_at
+    assert job.actual_cost > 0
+    [delivery] = _deliveries(db_session, job_id)
+    assert (delivery.event_type, delivery.status, delivery.attempts) == \
+        ("job.completed", "delivered", 1)
+    assert b'"settled":true' in receiver.requests[0]["body"]
+    assert sent == []  # nothing left for the billing or webhooks workers
+
+
+def test_a_failing_receiver_gets_retries_from_the_webhooks_workers_and_no_inline_attempt(
+        app, client, db_session, sent):
+    with Receiver(answers=[(503, {})]) as receiver:
+        first = _submit(app, client, "flaky@example.com", receiver.url)
+        run_job(first)
+        [delivery] = _deliveries(db_session, first)
+        assert (delivery.status, delivery.attempts) == ("pending", 1)
+        # The retry is the webhooks workers' job, on the schedule (5 s before attempt 2).
+        assert sent == [("workers.deliver_webhook", [delivery.id], 5.0)]
+        sent.clear()
+        second = _submit(app, client, "flaky2@example.com", receiver.url)
+        run_job(second)
+        [queued] = _deliveries(db_session, second)
+    # The receiver failed a first attempt: its next event goes straight to the queue.
+    assert (queued.status, queued.attempts) == ("pending", 0)
+    assert sent == [("workers.deliver_webhook", [queued.id], None)]
+    assert len(receiver.requests) == 1
+    assert _job(db_session, second).settled_at is not None
+
+
+def test_a_settlement_that_fails_keeps_the_final_status_and_the_settle_task_takes_over(
+        app, client, db_session, sent, monkeypatch):
+    def broken(session, priced):
+        raise RuntimeError("a bug in settlement")
+
+    with Receiver() as receiver:
+        job_id = _submit(app, client, "broken@example.com", receiver.url)
+        move_money = settlement.move_money
+        monkeypatch.setattr(settlement, "move_money", broken)
+        assert run_job(job_id) == "completed"
+        job = _job(db_session, job_id)
+        assert job.status == "completed" and job.settled_at is None and job.actual_cost is None
+        assert _deliveries(db_session, job_id) == []  # undone with the settlement
+        assert sent == [("workers.settle_job", [job_id], None)]
+        sent.clear()
+        monkeypatch.setattr(settlement, "move_money", move_money)
+        assert settle_job(job_id) is True  # what the billing worker does with that message
+    assert _job(db_session, job_id).settled_at is not None
+    [delivery] = _deliveries(db_session, job_id)
+    assert sent == [("workers.deliver_webhook", [delivery.id], None)]
+    kinds = db_session.execute(text(
+        "SELECT kind FROM ledger_transactions WHERE job_id = :id AND kind <> 'refund' "
+        "ORDER BY kind"), {"id": uuid.UUID(job_id)}).scalars().all()
+    assert kinds == ["capture", "hold"] and ledger.check(db_session) == []
