@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from billing.money import usd
@@ -17,6 +17,12 @@ from .catalog import load_catalog
 from .models import Job, JobAttempt
 
 FILE_PATH = re.compile(r"^/files/[A-Za-z0-9_-]{20,64}$")
+_attempts = JobAttempt.__table__
+# A job's attempts, oldest first: Core rows (what the status shows are plain columns), one
+# statement built once; every status read and every webhook body runs it.
+_ATTEMPTS = select(_attempts.c.backend, _attempts.c.outcome, _attempts.c.error,
+                   _attempts.c.error_class, _attempts.c.seconds) \
+    .where(_attempts.c.job_id == bindparam("job_id")).order_by(_attempts.c.id)
 
 
 def absolute_files(value, base: str):
@@ -81,8 +87,7 @@ def _urls(job: Job, base: str) -> dict:
 def status_object(session: Session, job: Job, base: str, retention_hours: int = 24) -> dict:
     """The public JSON of a job (a Job, or a row of the jobs table), with file and action URLs
     on `base`."""
-    attempts = session.execute(select(JobAttempt).where(JobAttempt.job_id == job.id)
-                               .order_by(JobAttempt.id)).scalars().all()
+    attempts = session.execute(_ATTEMPTS, {"job_id": job.id}).all()
     settled = job.settled_at is not None
     return {
         "id": str(job.id), "job_id": str(job.id), "service": job.service, "model": job.model,

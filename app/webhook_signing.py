@@ -55,15 +55,19 @@ def _current_or_new(session: Session, account_id: int) -> str:
         {"acct": account_id}).scalar_one()
 
 
+# Built once, like the other statements every delivery runs.
+_SIGNING = text(
+    "SELECT secret, retired_at IS NULL AS current FROM webhook_secrets "
+    "WHERE account_id = :acct AND (retired_at IS NULL OR retired_at > now()) "
+    "ORDER BY retired_at IS NULL DESC, id DESC")
+
+
 def signing_secrets(session: Session, account_id: int) -> list[str]:
     """Every secret that signs now: the current one first, then those still in their grace.
 
     One read in the caller's transaction, no commit; only an account with no secret yet writes
     one (always trying the INSERT would make every delivery a write transaction)."""
-    rows = session.execute(text(
-        "SELECT secret, retired_at IS NULL AS current FROM webhook_secrets "
-        "WHERE account_id = :acct AND (retired_at IS NULL OR retired_at > now()) "
-        "ORDER BY retired_at IS NULL DESC, id DESC"), {"acct": account_id}).all()
+    rows = session.execute(_SIGNING, {"acct": account_id}).all()
     if not rows or not rows[0].current:
         return [_current_or_new(session, account_id), *(row.secret for row in rows)]
     return [row.secret for row in rows]

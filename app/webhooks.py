@@ -68,20 +68,25 @@ def envelope(event_type: str, data: dict) -> str:
                             use_decimal=True, separators=(",", ":"))
 
 
+# Built once: SQLAlchemy keys its compiled-statement cache on the statement object, so a
+# text() rebuilt on every call is parsed and keyed again each time (the hot path's statements).
+_INSERT = text(
+    "INSERT INTO webhook_deliveries (account_id, job_id, event_key, event_type, message_id, "
+    "url, payload, attempts, next_attempt_at) VALUES (:acct, :job, :key, :type, :msg, :url, "
+    ":payload, :attempts, now() + make_interval(secs => :lease)) "
+    "ON CONFLICT (event_key) DO NOTHING "
+    "RETURNING id, account_id, message_id, url, payload, attempts")
+
+
 def _insert(session: Session, account_id: int, job_id, key: str, event_type: str, url: str,
             payload: str, claim_seconds: float | None = None):
     """Write the delivery unless the event exists already (no commit); the row written, shaped
     like `_claim`'s, or None. With `claim_seconds` the row is written claimed for its first
     attempt by the caller, as `_claim` would claim it, so no one else sends it meanwhile."""
-    return session.execute(text(
-        "INSERT INTO webhook_deliveries (account_id, job_id, event_key, event_type, message_id, "
-        "url, payload, attempts, next_attempt_at) VALUES (:acct, :job, :key, :type, :msg, :url, "
-        ":payload, :attempts, now() + make_interval(secs => :lease)) "
-        "ON CONFLICT (event_key) DO NOTHING "
-        "RETURNING id, account_id, message_id, url, payload, attempts"),
-        {"acct": account_id, "job": job_id, "key": key, "type": event_type,
-         "msg": "msg_" + uuid.uuid4().hex, "url": url, "payload": payload,
-         "attempts": 0 if claim_seconds is None else 1, "lease": claim_seconds or 0}
+    return session.execute(_INSERT, {
+        "acct": account_id, "job": job_id, "key": key, "type": event_type,
+        "msg": "msg_" + uuid.uuid4().hex, "url": url, "payload": payload,
+        "attempts": 0 if claim_seconds is None else 1, "lease": claim_seconds or 0}
     ).one_or_none()
 
 
@@ -187,18 +192,21 @@ def deliver(session: Session, row, signing: list[str], settings: DeliverySetting
     return outcome
 
 
+_LOG_ATTEMPT = text(
+    "WITH logged AS (INSERT INTO webhook_attempts (delivery_id, number, status_code, "
+    "latency_ms, error) VALUES (:id, :number, :code, :latency, :error)) "
+    "UPDATE webhook_deliveries SET status = :status, "
+    "next_attempt_at = now() + make_interval(secs => :delay), "
+    "finished_at = CASE WHEN :final THEN now() ELSE NULL END WHERE id = :id")
+
+
 def _log_attempt(session: Session, row, code: int | None, latency_ms: int, error: str | None,
                  outcome: Outcome) -> None:
     """The attempt's log entry and the delivery's next state: one statement, committed."""
-    session.execute(text(
-        "WITH logged AS (INSERT INTO webhook_attempts (delivery_id, number, status_code, "
-        "latency_ms, error) VALUES (:id, :number, :code, :latency, :error)) "
-        "UPDATE webhook_deliveries SET status = :status, "
-        "next_attempt_at = now() + make_interval(secs => :delay), "
-        "finished_at = CASE WHEN :final THEN now() ELSE NULL END WHERE id = :id"),
-        {"id": row.id, "number": row.attempts, "code": code, "latency": latency_ms,
-         "error": error, "status": outcome.status, "delay": outcome.delay or 0,
-         "final": outcome.status != "pending"})
+    session.execute(_LOG_ATTEMPT, {
+        "id": row.id, "number": row.attempts, "code": code, "latency": latency_ms,
+        "error": error, "status": outcome.status, "delay": outcome.delay or 0,
+        "final": outcome.status != "pending"})
     session.commit()
 
 

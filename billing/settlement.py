@@ -33,6 +33,20 @@ class Priced:
     split: accounts.Settlement
 
 
+# Built once: SQLAlchemy keys its compiled-statement cache on the statement object, so a
+# text() rebuilt on every call is parsed and keyed again each time (the hot path's statements).
+_LOCK_UNSETTLED = text(
+    "SELECT id, account_id, service, model, status, usage, hold_amount, discount_percent "
+    "FROM jobs "
+    "WHERE id = :id AND settled_at IS NULL "
+    "AND status IN ('completed', 'failed', 'cancelled') FOR UPDATE")
+
+
+_WRITE_COST = text(
+    "UPDATE jobs SET actual_cost = :cost, refunded_amount = :refund, discount_amount = "
+    ":discount, settled_at = now(), updated_at = now() WHERE id = :id")
+
+
 def settle_job(session: Session, catalog: Catalog, job_id: uuid.UUID) -> accounts.Settlement | None:
     """Settle the job once and commit; None when it is not final yet or was settled already.
 
@@ -54,22 +68,14 @@ def price(session: Session, catalog: Catalog, job_id: uuid.UUID) -> Priced | Non
     The job row stays locked to the commit, so concurrent settle deliveries serialise and the
     second one sees `settled_at` set.
     """
-    job = session.execute(text(
-        "SELECT id, account_id, service, model, status, usage, hold_amount, discount_percent "
-        "FROM jobs "
-        "WHERE id = :id AND settled_at IS NULL "
-        "AND status IN ('completed', 'failed', 'cancelled') FOR UPDATE"),
-        {"id": job_id}).one_or_none()
+    job = session.execute(_LOCK_UNSETTLED, {"id": job_id}).one_or_none()
     if job is None:
         return None
     list_cost = _list_cost(catalog, job)
     cost = discounts.apply(list_cost, job.discount_percent)
     split = accounts.split(job.hold_amount, cost)
-    session.execute(text(
-        "UPDATE jobs SET actual_cost = :cost, refunded_amount = :refund, discount_amount = "
-        ":discount, settled_at = now(), updated_at = now() WHERE id = :id"),
-        {"cost": split.captured, "refund": split.refunded, "id": job.id,
-         "discount": list_cost - cost})
+    session.execute(_WRITE_COST, {"cost": split.captured, "refund": split.refunded,
+                                  "id": job.id, "discount": list_cost - cost})
     return Priced(job.id, job.account_id, job.hold_amount, cost, split)
 
 

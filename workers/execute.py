@@ -45,23 +45,28 @@ class Claim:
     stop_reason: str | None = None  # cancelled, or past its deadline, as it was claimed
 
 
+# Built once: SQLAlchemy keys its compiled-statement cache on the statement object, so a
+# text() rebuilt on every call is parsed and keyed again each time (the hot path's statements).
+_CLAIM = text(
+    "UPDATE jobs SET status = 'running', deliveries = deliveries + 1, "
+    "started_at = COALESCE(started_at, now()), updated_at = now(), "
+    "lease_expires_at = now() + make_interval(secs => :lease) "
+    "WHERE id = :id AND deliveries < :max AND ((status = 'queued' "
+    "AND (cancel_after IS NULL OR cancel_after > now())) OR "
+    "(status = 'running' AND lease_expires_at < now())) "
+    "RETURNING deliveries, service, model, input, priority, webhook_url, "
+    "COALESCE(webhook_events @> '[\"job.started\"]', false) AS wants_started, "
+    "cancel_requested_at IS NOT NULL AS asked, "
+    "COALESCE(cancel_after <= now(), false) AS late")
+
+
 def claim(session: Session, job_id: uuid.UUID, lease_seconds: int, max_deliveries: int
           ) -> Claim | None:
     """Take the job if it is queued (and not past its Cancel-After deadline: that one is
     aborted instead, see lifecycle.abort_if_expired) or its lease ran out; None if another
     delivery has it or it is final. Also reads what the run needs to know up front."""
-    row = session.execute(text(
-        "UPDATE jobs SET status = 'running', deliveries = deliveries + 1, "
-        "started_at = COALESCE(started_at, now()), updated_at = now(), "
-        "lease_expires_at = now() + make_interval(secs => :lease) "
-        "WHERE id = :id AND deliveries < :max AND ((status = 'queued' "
-        "AND (cancel_after IS NULL OR cancel_after > now())) OR "
-        "(status = 'running' AND lease_expires_at < now())) "
-        "RETURNING deliveries, service, model, input, priority, webhook_url, "
-        "COALESCE(webhook_events @> '[\"job.started\"]', false) AS wants_started, "
-        "cancel_requested_at IS NOT NULL AS asked, "
-        "COALESCE(cancel_after <= now(), false) AS late"),
-        {"id": job_id, "lease": lease_seconds, "max": max_deliveries}).one_or_none()
+    row = session.execute(_CLAIM, {"id": job_id, "lease": lease_seconds,
+                                   "max": max_deliveries}).one_or_none()
     session.commit()
     if row is None:
         return None
@@ -153,6 +158,13 @@ def _store_files(session: Session, job_id: uuid.UUID, result: Result):
     return swap(result.output)
 
 
+_FINISH = text(
+    "UPDATE jobs SET status = :status, output = CAST(:output AS JSONB), "
+    "error = CAST(:error AS JSONB), usage = CAST(:usage AS JSONB), finished_at = now(), "
+    "updated_at = now(), lease_expires_at = NULL "
+    "WHERE id = :id AND status = 'running' AND deliveries = :delivery RETURNING id")
+
+
 #: Runs in the transaction of the final status, before its commit: (session, job id).
 OnFinal = Callable[[Session, uuid.UUID], None]
 
@@ -161,14 +173,10 @@ def _finish(session: Session, claimed: Claim, recorder: _Recorder, on_final: OnF
             status: str, **values) -> bool:
     """Move running->final for this delivery only, in one transaction with the run's last
     attempt and `on_final`'s work; False if the job was taken over."""
-    done = session.execute(text(
-        "UPDATE jobs SET status = :status, output = CAST(:output AS JSONB), "
-        "error = CAST(:error AS JSONB), usage = CAST(:usage AS JSONB), finished_at = now(), "
-        "updated_at = now(), lease_expires_at = NULL "
-        "WHERE id = :id AND status = 'running' AND deliveries = :delivery RETURNING id"),
-        {"status": status, "id": claimed.job_id, "delivery": claimed.delivery,
-         "output": values.get("output"), "error": values.get("error"),
-         "usage": values.get("usage")}).scalar()
+    done = session.execute(_FINISH, {
+        "status": status, "id": claimed.job_id, "delivery": claimed.delivery,
+        "output": values.get("output"), "error": values.get("error"),
+        "usage": values.get("usage")}).scalar()
     if done is None:  # keep the attempts all the same: the provider was called
         session.rollback()
         recorder.write()

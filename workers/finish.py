@@ -15,7 +15,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app import lifecycle, notifications, webhook_signing, webhooks
@@ -25,6 +25,12 @@ from app.status import public_base
 from billing import settlement
 
 log = logging.getLogger(__name__)
+_jobs, _accounts = Job.__table__, Account.__table__
+# The settled row as the final transaction sees it, and whether its account has budget alerts:
+# Core, built once (no ORM state to build or refresh, no statement to compile per job).
+_SETTLED_JOB = select(_jobs, _accounts.c.alert_webhook_url.is_not(None).label("alerts")) \
+    .join(_accounts, _accounts.c.id == _jobs.c.account_id) \
+    .where(_jobs.c.id == bindparam("job_id"))
 
 
 @dataclass(frozen=True)
@@ -71,12 +77,7 @@ class SettleOnFinish:
 
     def _final_event(self, session: Session, job_id: uuid.UUID) -> Settled:
         """Write the final event's delivery, claimed for a first attempt here or pending."""
-        jobs, accounts = Job.__table__, Account.__table__
-        # The settled row as this transaction sees it (Core: no ORM state to build or refresh).
-        job = session.execute(
-            select(jobs, accounts.c.alert_webhook_url.is_not(None).label("alerts"))
-            .join(accounts, accounts.c.id == jobs.c.account_id).where(jobs.c.id == job_id)
-        ).one()
+        job = session.execute(_SETTLED_JOB, {"job_id": job_id}).one()
         found = Settled(job.account_id, alerts=job.alerts)
         if not job.webhook_url:
             return found
