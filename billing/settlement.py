@@ -61,14 +61,18 @@ def settle_job(session: Session, catalog: Catalog, job_id: uuid.UUID) -> account
     return result
 
 
-def price(session: Session, catalog: Catalog, job_id: uuid.UUID) -> Priced | None:
+def price(session: Session, catalog: Catalog, job_id: uuid.UUID, locked=None
+          ) -> Priced | None:
     """In the caller's transaction: lock the final, unsettled job, decide its cost and write
     it (settled_at included); None when it is not final yet or was settled already.
 
     The job row stays locked to the commit, so concurrent settle deliveries serialise and the
-    second one sees `settled_at` set.
+    second one sees `settled_at` set. `locked`: the row (the columns _LOCK_UNSETTLED reads) of
+    a job the caller's transaction has just made final, so locked and unsettled (the worker's
+    final UPDATE returns it), which spares the SELECT.
     """
-    job = session.execute(_LOCK_UNSETTLED, {"id": job_id}).one_or_none()
+    job = locked if locked is not None else session.execute(
+        _LOCK_UNSETTLED, {"id": job_id}).one_or_none()
     if job is None:
         return None
     list_cost = _list_cost(catalog, job)

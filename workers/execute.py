@@ -162,11 +162,13 @@ _FINISH = text(
     "UPDATE jobs SET status = :status, output = CAST(:output AS JSONB), "
     "error = CAST(:error AS JSONB), usage = CAST(:usage AS JSONB), finished_at = now(), "
     "updated_at = now(), lease_expires_at = NULL "
-    "WHERE id = :id AND status = 'running' AND deliveries = :delivery RETURNING id")
+    "WHERE id = :id AND status = 'running' AND deliveries = :delivery "
+    "RETURNING id, account_id, service, model, status, usage, hold_amount, discount_percent")
 
 
-#: Runs in the transaction of the final status, before its commit: (session, job id).
-OnFinal = Callable[[Session, uuid.UUID], None]
+#: Runs in the transaction of the final status, before its commit: (session, the job's row as
+#: the final UPDATE returned it: what settling needs, see billing.settlement.price).
+OnFinal = Callable[[Session, object], None]
 
 
 def _finish(session: Session, claimed: Claim, recorder: _Recorder, on_final: OnFinal | None,
@@ -176,7 +178,7 @@ def _finish(session: Session, claimed: Claim, recorder: _Recorder, on_final: OnF
     done = session.execute(_FINISH, {
         "status": status, "id": claimed.job_id, "delivery": claimed.delivery,
         "output": values.get("output"), "error": values.get("error"),
-        "usage": values.get("usage")}).scalar()
+        "usage": values.get("usage")}).one_or_none()
     if done is None:  # keep the attempts all the same: the provider was called
         session.rollback()
         recorder.write()
@@ -184,7 +186,7 @@ def _finish(session: Session, claimed: Claim, recorder: _Recorder, on_final: OnF
         return False
     recorder.write()
     if on_final is not None:
-        on_final(session, claimed.job_id)
+        on_final(session, done)
     session.commit()
     return True
 

@@ -58,20 +58,18 @@ class SettleOnFinish:
         self.first_attempt_here = first_attempt_here
         self.result: Settled | None = None
 
-    def __call__(self, session: Session, job_id: uuid.UUID) -> None:
+    def __call__(self, session: Session, final) -> None:
         try:
             with session.begin_nested():
-                self.result = self._settle(session, job_id)
+                self.result = self._settle(session, final)
         except Exception:  # the final status commits all the same; the settle task retries
-            log.exception("settling job %s with its final status failed", job_id)
+            log.exception("settling job %s with its final status failed", final.id)
             self.result = None
 
-    def _settle(self, session: Session, job_id: uuid.UUID) -> Settled | None:
-        priced = settlement.price(session, self.catalog, job_id)
-        if priced is None:  # not final, or settled: not after our own final UPDATE
-            return None
+    def _settle(self, session: Session, final) -> Settled | None:
+        priced = settlement.price(session, self.catalog, final.id, locked=final)
         # The event first: money moves last, so the account's rows stay locked only briefly.
-        announced = self._final_event(session, job_id)
+        announced = self._final_event(session, final.id)
         moved = settlement.move_money(session, priced)
         return dataclasses.replace(announced, auto_topup_id=moved.auto_topup_id)
 
