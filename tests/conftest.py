@@ -107,9 +107,23 @@ def db_session(app):
     with app.app_context():
         yield db.session
         db.session.rollback()
-        tables = ", ".join(t.name for t in db.metadata.sorted_tables)
-        db.session.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        db.session.commit()
+        _empty_tables(db)
+
+
+def _empty_tables(db, tries: int = 5) -> None:
+    """TRUNCATE every table. A worker process may still be finishing a job a test left
+    behind; its transaction and the TRUNCATE's table locks can deadlock, and PostgreSQL then
+    aborts one of them: if it is ours, take the locks again."""
+    tables = ", ".join(t.name for t in db.metadata.sorted_tables)
+    for attempt in range(tries):
+        try:
+            db.session.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            db.session.commit()
+            return
+        except sa.exc.OperationalError as exc:
+            db.session.rollback()
+            if "deadlock" not in str(exc) or attempt == tries - 1:
+                raise
 
 
 @pytest.fixture
