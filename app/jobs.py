@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from flask import current_app, url_for
 from sqlalchemy import insert
 
-from billing import accounts, discounts, ledger, limits
+from billing import discounts, ledger, limits
 from billing.money import format_usd, usd
 from billing.pricing import estimate
 from providers.base import PermanentProviderError, RetryableProviderError

@@ -1,9 +1,8 @@
 """GET /metrics in the Prometheus text format.
 
-Request counts live in Redis (every web process on every host adds to the same hash, about
-once a second); jobs,
-latencies and money are read from PostgreSQL at scrape time, so every replica reports the
-same numbers and nothing is lost on restart.
+Request counts live in Redis (every web process on every host adds its counts to the same
+hash about once a second); jobs, latencies and money are read from PostgreSQL at scrape time,
+so every replica reports the same numbers and nothing is lost on restart.
 """
 from __future__ import annotations
 
