@@ -49,7 +49,7 @@ from typing import Any
 
 import yaml
 
-from billing.money import MoneyError, parse_usd
+from billing.money import MoneyError, duration_millis, parse_usd
 
 CATALOG_PATH = Path(__file__).resolve().parent.parent / "catalog.yaml"
 FAMILIES = ("text", "image", "audio", "video")
@@ -105,8 +105,10 @@ class Service:
     family: str
     category: str
     description: str
-    estimated_seconds: float
-    timeout_seconds: float
+    # Durations are whole milliseconds, parsed from the YAML's decimal seconds through
+    # Decimal: the typical run time prices per-second holds, so no float may decide it.
+    estimated_millis: int
+    timeout_millis: int
     output: str
     pricing: Pricing
     input: dict[str, dict]
@@ -186,6 +188,17 @@ def _input(raw: dict, where: str) -> dict[str, dict]:
     return dict(raw or {})
 
 
+def _millis(raw: dict, name: str, default: int, where: str) -> int:
+    """`raw[name]` seconds (default `default`) as whole milliseconds, more than zero."""
+    try:
+        millis = duration_millis(raw.get(name, default))
+    except ValueError:
+        millis = 0
+    if millis <= 0:
+        raise CatalogError(f"{where}.{name}: must be a positive number of seconds")
+    return millis
+
+
 def _service(key: str, raw: dict, backends: dict) -> Service:
     where = f"services.{key}"
     if raw.get("family") not in FAMILIES:
@@ -196,8 +209,8 @@ def _service(key: str, raw: dict, backends: dict) -> Service:
         family=raw["family"],
         category=raw.get("category", raw["family"]),
         description=raw.get("description", ""),
-        estimated_seconds=float(raw.get("estimated_seconds", 10)),
-        timeout_seconds=float(raw.get("timeout_seconds", 120)),
+        estimated_millis=_millis(raw, "estimated_seconds", 10, where),
+        timeout_millis=_millis(raw, "timeout_seconds", 120, where),
         output=raw.get("output", "json"),
         pricing=_pricing(raw.get("pricing") or {}, where),
         input=_input(raw.get("input"), where),

@@ -58,6 +58,8 @@ def _int(env, name: str, default: int) -> int:
 
 
 def _float(env, name: str, default: float) -> float:
+    """For delays and timeouts only. No setting here is money; an amount would be a decimal
+    string through billing.money.parse_usd."""
     raw = env.get(name)
     try:
         return float(raw) if raw not in (None, "") else default

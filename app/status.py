@@ -40,7 +40,7 @@ def progress(job: Job) -> dict:
     now = datetime.now(timezone.utc)
     elapsed = ((job.finished_at or now) - (job.started_at or job.created_at)).total_seconds()
     service = load_catalog().get(job.service)
-    expected = service.estimated_seconds if service else 10.0
+    expected = service.estimated_millis / 1000 if service else 10.0  # a progress hint only
     percent = {"queued": 0, "running": min(95, int(100 * elapsed / max(expected, 0.1)))}
     return {"phase": job.status, "percent_estimate": percent.get(job.status, 100),
             "elapsed_seconds": round(max(elapsed, 0.0), 3)}

@@ -5,7 +5,7 @@ Decimal strings exist only at the edges: catalog.yaml and request bodies come in
 """
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
 
 MICRO_PER_USD = 1_000_000
 
@@ -58,3 +58,15 @@ def usd(micros: int) -> Decimal:
     if not isinstance(micros, int) or isinstance(micros, bool):
         raise MoneyError("micro-USD amounts are ints")
     return Decimal(format_usd(micros))
+
+
+def duration_millis(seconds) -> int:
+    """A duration in seconds (a JSON number or a decimal string) as whole milliseconds, rounded
+    up. It goes through Decimal, so no binary fraction ever decides a charge."""
+    try:
+        value = Decimal(str(seconds))
+    except InvalidOperation as exc:
+        raise ValueError(f"not a duration: {seconds!r}") from exc
+    if not value.is_finite() or value < 0:
+        raise ValueError(f"not a duration: {seconds!r}")
+    return int((value * 1000).to_integral_value(rounding=ROUND_CEILING))

@@ -1,11 +1,9 @@
 """Prices from the catalog as pure functions on integer micro-USD."""
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, Decimal, InvalidOperation
-
 from app.catalog import Pricing, Service
 
-from .money import ceil_div
+from .money import ceil_div, duration_millis
 
 CHARS_PER_TOKEN = 4  # the usual rough ratio for English text, for estimates only
 TOKENS_PER_MILLION = 1_000_000
@@ -24,18 +22,6 @@ def _flat_price(pricing: Pricing, model: str | None) -> int:
 def _token_cost(pricing: Pricing, model: str | None, input_tokens: int, output_tokens: int) -> int:
     rate_in, rate_out = pricing.per_mtok.get(model or "", (0, 0))
     return ceil_div(input_tokens * rate_in + output_tokens * rate_out, TOKENS_PER_MILLION)
-
-
-def duration_millis(seconds) -> int:
-    """A duration in seconds (a JSON number or a decimal string) as whole milliseconds, rounded
-    up. It goes through Decimal, so no binary fraction ever decides a charge."""
-    try:
-        value = Decimal(str(seconds))
-    except InvalidOperation as exc:
-        raise ValueError(f"not a duration: {seconds!r}") from exc
-    if not value.is_finite() or value < 0:
-        raise ValueError(f"not a duration: {seconds!r}")
-    return int((value * 1000).to_integral_value(rounding=ROUND_CEILING))
 
 
 def millis_cost(pricing: Pricing, millis: int) -> int:
@@ -59,7 +45,7 @@ def estimate(service: Service, data: dict, model: str | None = None) -> int:
                          .get("default", 512))
         cost = _token_cost(pricing, model, _estimated_input_tokens(data), max_tokens)
         return max(_minimum(pricing), cost)
-    return millis_cost(pricing, duration_millis(service.estimated_seconds))
+    return millis_cost(pricing, service.estimated_millis)
 
 
 def estimate_for_duration(service: Service, millis: int) -> int:
@@ -84,13 +70,13 @@ def actual_cost(service: Service, model: str | None, usage: dict) -> int:
 def cancelled_cost(service: Service, model: str | None, usage: dict) -> int:
     """The price of a job cancelled mid-run, from the compute seconds it used: the
     per-second price (and minimum) for per-second services; other services are charged the
-    share of one output's estimate that those seconds are of `estimated_seconds`, never more
+    share of one output's estimate that those seconds are of the service's typical run time, never more
     than that estimate. The caller caps it at the hold."""
     used = duration_millis(usage.get("compute_seconds", 0))
     if service.pricing.kind == "per_second":
         return millis_cost(service.pricing, used)
     full = estimate(service, {}, model)
-    typical = max(1, duration_millis(service.estimated_seconds))
+    typical = max(1, service.estimated_millis)
     return min(full, ceil_div(full * used, typical))
 
 

@@ -82,7 +82,7 @@ def candidates(service: Service, backends: dict, model: str | None,
 
 def _call(service: Service, step: BackendStep, data: dict, model: str | None,
           policy: RetryPolicy, should_stop: Callable[[], bool] | None = None) -> Call:
-    timeout = service.timeout_seconds
+    timeout = service.timeout_millis / 1000  # the HTTP client's unit; never priced
     if policy.max_call_seconds > 0:
         timeout = min(timeout, policy.max_call_seconds)
     return Call(service=service.key, task=step.task, input=data,

@@ -6,8 +6,8 @@ from decimal import Decimal, InvalidOperation
 from flask import Blueprint, current_app, request
 
 from billing import discounts
-from billing.money import format_usd, usd
-from billing.pricing import duration_millis, estimate, estimate_for_duration, price_per_second
+from billing.money import duration_millis, format_usd, usd
+from billing.pricing import estimate, estimate_for_duration, price_per_second
 
 from ..auth import bearer_token, current_account
 from ..catalog import Service, load_catalog
@@ -53,7 +53,7 @@ def service_view(service: Service) -> dict:
         "pricing": _pricing(service), "models": list(service.models),
         "default_model": service.default_model,
         "default_cost_usd": usd(estimate(service, {}, service.default_model)),
-        "estimated_seconds": service.estimated_seconds, "output": service.output,
+        "estimated_seconds": typical_seconds(service), "output": service.output,
         "input_schema": service.input,
         "available": any(state["available"] for state in states), "backends": states,
     }
@@ -66,10 +66,15 @@ def catalog():
             "total_services": len(services), "services": services}
 
 
-def _seconds(service: Service) -> float:
+def typical_seconds(service: Service) -> Decimal:
+    """The catalog's typical run time in seconds, exact (2000 ms -> 2)."""
+    return Decimal(service.estimated_millis) / 1000
+
+
+def _seconds(service: Service) -> Decimal:
     raw = request.args.get("seconds")
     if raw is None:
-        return Decimal(str(service.estimated_seconds))
+        return typical_seconds(service)
     try:
         seconds = Decimal(raw.strip())
     except InvalidOperation:

@@ -16,6 +16,7 @@ from app.catalog import (
     load_catalog,
     parse_catalog,
 )
+from billing.pricing import estimate
 
 # The 30 services of the reference, keyed exactly as it names them.
 SERVICE_KEYS = {
@@ -211,7 +212,7 @@ def test_every_service_is_well_formed(catalog, key):
     assert svc.category == CATEGORY[key]
     assert svc.name and svc.description
     assert svc.output in {"text", "embedding", "image", "audio", "video", "json"}
-    assert 0 < svc.estimated_seconds <= svc.timeout_seconds
+    assert 0 < svc.estimated_millis <= svc.timeout_millis
     assert svc.chain, "a service needs a backend chain"
     for step in svc.chain:
         adapter = catalog.backends[step.backend].adapter
@@ -330,8 +331,7 @@ def test_per_second_estimate_lands_on_the_reference_price(catalog, key):
     pricing = svc.pricing
     assert pricing.per_second > 0
     assert pricing.minimum == PER_SECOND_MINIMUM.get(key, 10_000)
-    seconds = Decimal(str(svc.estimated_seconds))
-    estimate = max(pricing.minimum, int(pricing.per_second * seconds))
+    estimate = max(pricing.minimum, pricing.per_second * svc.estimated_millis // 1000)
     assert estimate == PER_SECOND_TYPICAL[key]
 
 
@@ -534,6 +534,24 @@ def test_refuses_a_float_step_cost_and_a_float_per_mtok():
     data["services"]["ocr"]["pricing"] = {
         "kind": "per_token", "usd": "0.003", "per_mtok": {"m": {"input": 0.59, "output": "0.79"}}}
     with pytest.raises(CatalogError):
+        parse_catalog(data)
+
+
+def test_durations_become_whole_milliseconds_without_float_error():
+    data = _minimal()
+    data["services"]["ocr"]["estimated_seconds"] = 0.1  # 0.1000000000000000055... as a float
+    data["services"]["ocr"]["timeout_seconds"] = "2.5"
+    ocr = parse_catalog(data).services["ocr"]
+    assert (ocr.estimated_millis, ocr.timeout_millis) == (100, 2_500)
+    # The hold for the typical run: exactly 0.1 s at $0.0025/s is under the $0.01 minimum.
+    assert estimate(ocr, {}) == 10_000
+
+
+@pytest.mark.parametrize("bad", [0, -1, "soon", "NaN"])
+def test_refuses_a_duration_that_is_not_a_positive_number(bad):
+    data = _minimal()
+    data["services"]["ocr"]["estimated_seconds"] = bad
+    with pytest.raises(CatalogError, match="estimated_seconds"):
         parse_catalog(data)
 
 

@@ -2,7 +2,8 @@
 import pytest
 
 from app.catalog import parse_catalog
-from billing.pricing import actual_cost, duration_millis, estimate, estimate_for_duration
+from billing.money import duration_millis
+from billing.pricing import actual_cost, estimate, estimate_for_duration
 
 CATALOG = parse_catalog({
     "backends": {"l": {"adapter": "local"}},
