@@ -537,14 +537,15 @@ def test_refuses_a_float_step_cost_and_a_float_per_mtok():
         parse_catalog(data)
 
 
-def test_durations_become_whole_milliseconds_without_float_error():
+def test_durations_become_whole_milliseconds_rounded_up_through_decimal():
     data = _minimal()
-    data["services"]["ocr"]["estimated_seconds"] = 0.1  # 0.1000000000000000055... as a float
-    data["services"]["ocr"]["timeout_seconds"] = "2.5"
+    # A float reads this as 4.0 and loses what lies past the millisecond.
+    data["services"]["ocr"]["estimated_seconds"] = "4.0000000000000000001"
+    data["services"]["ocr"]["timeout_seconds"] = 2.5
     ocr = parse_catalog(data).services["ocr"]
-    assert (ocr.estimated_millis, ocr.timeout_millis) == (100, 2_500)
-    # The hold for the typical run: exactly 0.1 s at $0.0025/s is under the $0.01 minimum.
-    assert estimate(ocr, {}) == 10_000
+    assert (ocr.estimated_millis, ocr.timeout_millis) == (4_001, 2_500)
+    # The hold for the typical run: 4.001 s at $0.0025/s, rounded up to the micro-dollar.
+    assert estimate(ocr, {}) == 10_003
 
 
 @pytest.mark.parametrize("bad", [0, -1, "soon", "NaN"])
