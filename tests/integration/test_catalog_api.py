@@ -30,7 +30,7 @@ def test_estimate_prices_seconds_for_per_second_services(client, db_session):
     assert parse_usd(str(body["estimated_cost_usd"])) == expected
     assert body["service"] == "upscale-l4" and body["estimated_seconds"] == 30 and body["note"]
     default = data(client.get("/catalog/estimate?service=upscale-l4"))
-    assert default["estimated_seconds"] == service.estimated_seconds
+    assert default["estimated_seconds"] == service.estimated_millis / 1000
 
 
 def test_estimate_refuses_unknown_services_and_bad_seconds(client, db_session):
