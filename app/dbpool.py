@@ -1,4 +1,5 @@
-"""Checking a pooled PostgreSQL connection before use, without a round trip.
+"""Pooled PostgreSQL connections: checked before use without a round trip, and lent bare
+for one-statement work.
 
 An idle connection receives nothing from the server unless the server is ending it: on
 pg_terminate_backend or a shutdown PostgreSQL sends a FATAL message and closes the socket. So
@@ -12,6 +13,8 @@ waiting for its timeout.
 from __future__ import annotations
 
 import select
+from contextlib import contextmanager
+from typing import Iterator
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -35,3 +38,14 @@ def replace_dead_connections(engine: Engine) -> None:
             # The pool discards this connection and checks out another (SQLAlchemy's
             # documented pessimistic disconnect handling).
             raise DisconnectionError("the server closed this pooled connection")
+
+
+@contextmanager
+def autocommit(engine: Engine) -> Iterator:
+    """A pooled connection in autocommit mode, as the bare psycopg connection.
+
+    For work where every statement stands alone (POST /run's key lookup and its one-call job
+    write): it pays no BEGIN or COMMIT round trip and none of the ORM's bookkeeping. The pool
+    restores the isolation level when the connection goes back."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        yield connection.connection.driver_connection

@@ -1,12 +1,15 @@
-"""Submitting a job: validate, price, hold and write it in one transaction, send after commit."""
+"""Submitting a job: validate, price, then write it with its hold in one SQL call; send it
+once that is committed."""
 from __future__ import annotations
 
 import logging
 import uuid
 from dataclasses import dataclass
+from typing import Callable
 
+import psycopg
 from flask import current_app, url_for
-from sqlalchemy import insert
+from psycopg.types.json import Jsonb
 
 from billing import discounts, ledger, limits
 from billing.money import format_usd, usd
@@ -16,6 +19,8 @@ from providers.media import UrlPolicy, check_url
 from providers.router import candidates
 
 from . import idempotency, schemas
+from .auth import key_owner
+from .dbpool import autocommit
 from .catalog import Catalog, Service
 from .errors import ApiError
 from .extensions import db
@@ -85,15 +90,28 @@ def _model(service: Service, data: dict) -> str | None:
     return data.get("model") or service.default_model
 
 
-def _insufficient(account_id: int, needed: int) -> ApiError:
-    have = ledger.balance(db.session, account_id)
+class _Refused(Exception):
+    """The database refused the job's money: short of credit, or over the day's limit. The
+    statement wrote nothing; the 402 or 429 is built once its connection is given back, so
+    a request never waits for a second pooled connection while holding one."""
+
+    def __init__(self, account_id: int, needed: int, over_limit: bool):
+        super().__init__("over the daily limit" if over_limit else "insufficient credit")
+        self.account_id, self.needed, self.over_limit = account_id, needed, over_limit
+
+
+def _refusal(exc: _Refused) -> ApiError:
+    """The 402 or 429 of a refused job, with today's figures."""
+    if exc.over_limit:
+        return _over_limit(limits.refusal(db.session, exc.account_id, exc.needed))
+    have = ledger.balance(db.session, exc.account_id)
     return ApiError(402, "insufficient_credits",
-                    f"This job needs ${format_usd(needed)} of credit; the balance is "
+                    f"This job needs ${format_usd(exc.needed)} of credit; the balance is "
                     f"${format_usd(have)}.", "Top up at POST /account/topup.",
-                    required_usd=usd(needed), balance_usd=usd(have))
+                    required_usd=usd(exc.needed), balance_usd=usd(have))
 
 
-def _over_limit(exc: limits.DailyLimitExceeded) -> ApiError:
+def _over_limit(exc: limits.DailyLimitRefusal) -> ApiError:
     return ApiError(429, "daily_limit_exceeded",
                     f"This job (${format_usd(exc.needed)}) would take today's spend past the "
                     f"daily limit of ${format_usd(exc.limit)} (spent ${format_usd(exc.spent)}).",
@@ -113,10 +131,11 @@ def accepted_body(job: NewJob) -> str:
 def submit_job(catalog: Catalog, backends: dict, account_id: int, body,
                priority: str | None = None, idempotency_key: str | None = None,
                lifecycle: dict | None = None, send: bool = True) -> Submitted:
-    """In one transaction: claim the idempotency key (or replay), validate and price the
-    request, check the daily limit, hold the discounted estimate and write the job; send it
-    after commit. `lifecycle` holds the job's deadline fields from request headers; with
-    send=False the caller runs the job itself (the synchronous OpenAI-compatible API)."""
+    """In the session's transaction: claim the idempotency key (or replay), validate and
+    price the request, write the job with its daily-limit count and hold; send it after
+    commit. Whatever the caller already wrote there (an x402 payment's claim and credit)
+    commits or rolls back with it. `lifecycle` holds the job's deadline fields from request
+    headers; with send=False the caller runs the job itself (the OpenAI-compatible API)."""
     try:
         claimed = None
         if idempotency_key is not None:
@@ -124,10 +143,16 @@ def submit_job(catalog: Catalog, backends: dict, account_id: int, body,
             if isinstance(claimed, idempotency.Replay):
                 db.session.rollback()
                 return Submitted(response=claimed.response, replayed=True)
-        job = _write_job(catalog, backends, account_id, body, priority, lifecycle)
+        connection = db.session.connection().connection.driver_connection
+        lifetime = db.session.get(Account, account_id).lifetime_topups
+        job = _write_job(connection, catalog, backends, account_id, lifetime, body, priority,
+                         lifecycle)
         response = accepted_body(job)
         if claimed is not None:
             idempotency.remember(db.session, claimed, job.id, response)
+    except _Refused as exc:
+        db.session.rollback()
+        raise _refusal(exc) from None
     except BaseException:
         db.session.rollback()  # releases the key and every row it locked; nothing was written
         raise
@@ -135,6 +160,23 @@ def submit_job(catalog: Catalog, backends: dict, account_id: int, body,
     if send:
         send_job(job)
     return Submitted(response=response, job=job)
+
+
+def submit_now(catalog: Catalog, backends: dict, read_body: Callable[[], object],
+               priority: str | None = None, lifecycle: dict | None = None) -> Submitted:
+    """POST /run without an Idempotency-Key: authenticate and write the job with one
+    statement each on an autocommit connection (dbpool.autocommit), then send it. The job's
+    statement is atomic by itself, so there is no transaction to open or commit.
+    `read_body` is called after authentication: a bad key is a 401 whatever the body."""
+    try:
+        with autocommit(db.engine) as connection:
+            owner = key_owner(connection)
+            job = _write_job(connection, catalog, backends, owner.id, owner.lifetime_topups,
+                             read_body(), priority, lifecycle)
+    except _Refused as exc:
+        raise _refusal(exc) from None
+    send_job(job)  # with the connection back in the pool
+    return Submitted(response=accepted_body(job), job=job)
 
 
 @dataclass(frozen=True)
@@ -165,34 +207,34 @@ def prepare_job(catalog: Catalog, backends: dict, body, priority: str | None = N
                     request.get("webhook_events"))
 
 
-def _write_job(catalog: Catalog, backends: dict, account_id: int, body,
-               priority: str | None, lifecycle: dict | None = None) -> NewJob:
-    """Validate, price with the account's discount, write the job and reserve its cost
-    (daily limit and hold) in the open transaction. Whatever the caller already wrote there
-    (an x402 payment's claim and credit) commits or rolls back with it.
+# The SQL function of migration 0008: the job row, its count against the day's limit and
+# its hold, all or nothing; false when the limit refuses it.
+CREATE_JOB = "SELECT create_job(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::smallint, %s, %s)"
 
-    The hot path of POST /run: two statements, a Core insert and one call of the SQL
-    function behind limits.reserve_job."""
+
+def _write_job(connection, catalog: Catalog, backends: dict, account_id: int,
+               lifetime_topups: int, body, priority: str | None,
+               lifecycle: dict | None = None) -> NewJob:
+    """Validate, price with the account's discount, and write the job with its daily-limit
+    count and hold in one statement on `connection` (a psycopg connection)."""
     prepared = prepare_job(catalog, backends, body, priority)
-    # Authentication loaded the account in this session: get() reads it from there.
-    percent = discounts.tier_for(db.session.get(Account, account_id).lifetime_topups).percent
+    percent = discounts.tier_for(lifetime_topups).percent
     job = NewJob(uuid.uuid4(), prepared.service.key, prepared.service.family, prepared.model,
                  discounts.apply(prepared.cost, percent), percent)
     job_id_var.set(str(job.id))  # every later log line of this request names the job
-    db.session.execute(insert(Job.__table__), dict(
-        id=job.id, account_id=account_id, service=job.service, family=job.family,
-        model=job.model, status=job.status, input=prepared.data,
-        webhook_url=prepared.webhook_url, priority=prepared.priority,
-        estimated_cost=job.estimated_cost, hold_amount=job.estimated_cost,
-        discount_percent=percent, webhook_events=prepared.webhook_events,
-        **(lifecycle or {})))
+    webhook_events = prepared.webhook_events
     try:
-        limits.reserve_job(db.session, account_id, job.id, job.estimated_cost)
-    except limits.DailyLimitExceeded as exc:
-        raise _over_limit(exc) from None
-    except ledger.InsufficientFunds:
-        db.session.rollback()
-        raise _insufficient(account_id, job.estimated_cost) from None
+        fits = connection.execute(CREATE_JOB, (
+            job.id, account_id, job.service, job.family, job.model, Jsonb(prepared.data),
+            prepared.webhook_url, prepared.priority, job.estimated_cost, percent,
+            None if webhook_events is None else Jsonb(webhook_events),
+            (lifecycle or {}).get("cancel_after"))).fetchone()[0]
+    except psycopg.Error as exc:
+        if ledger.is_insufficient(exc):
+            raise _Refused(account_id, job.estimated_cost, over_limit=False) from None
+        raise
+    if not fits:
+        raise _Refused(account_id, job.estimated_cost, over_limit=True)
     return job
 
 

@@ -106,9 +106,15 @@ def _posted(session: Session, statement, params: dict) -> bool:
         raise
 
 
+def is_insufficient(exc: Exception) -> bool:
+    """True for the posting functions' SQLSTATE GB402, raised by psycopg or wrapped by
+    SQLAlchemy."""
+    return getattr(getattr(exc, "orig", exc), "sqlstate", None) == "GB402"
+
+
 def raise_insufficient(exc: DBAPIError) -> None:
     """Turn the posting functions' SQLSTATE GB402 into InsufficientFunds; other errors pass."""
-    if getattr(exc.orig, "sqlstate", None) == "GB402":
+    if is_insufficient(exc):
         raise InsufficientFunds(int(exc.orig.diag.message_detail)) from None
 
 

@@ -10,7 +10,7 @@ from ..auth import current_account
 from ..catalog import load_catalog
 from ..errors import ApiError
 from ..extensions import db
-from ..jobs import submit_job
+from ..jobs import submit_job, submit_now
 from ..models import FINAL_STATUSES, Job
 from ..status import public_base, status_object
 
@@ -30,12 +30,15 @@ def run():
     catalog, backends = load_catalog(), current_app.extensions["backends"]
     options = lifecycle.run_options(request.headers)
     priority, headers = request.headers.get("X-Priority"), {}
+    idempotency_key = request.headers.get("Idempotency-Key")
     if payments.takes_x402():  # no API key: pay with USDC (x402) or get a 402
         submitted, headers = payments.submit_paid(catalog, backends, json_body(), priority,
                                                   options.job_fields)
-    else:
+    elif idempotency_key is not None:  # the key's claim commits with the job
         submitted = submit_job(catalog, backends, current_account().id, json_body(), priority,
-                               request.headers.get("Idempotency-Key"), options.job_fields)
+                               idempotency_key, options.job_fields)
+    else:  # the hot path: two statements, no transaction to open
+        submitted = submit_now(catalog, backends, json_body, priority, options.job_fields)
     if submitted.replayed:
         headers["Idempotent-Replayed"] = "true"
     elif options.wait:

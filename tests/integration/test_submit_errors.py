@@ -70,6 +70,9 @@ def test_body_too_large(client, db_session, key, app):
 def test_bad_key_is_401(client, db_session, headers, code):
     _assert_error(client.post("/run", json=EMBED, headers=headers), 401, code)
     _assert_error(client.get("/account/balance", headers=headers), 401, code)
+    # The key is checked before the body is read: a bad body does not hide a bad key.
+    _assert_error(client.post("/run", data="{not json", headers={
+        **headers, "Content-Type": "application/json"}), 401, code)
 
 
 def test_short_balance_is_402_with_amount_and_nothing_held(client, db_session):

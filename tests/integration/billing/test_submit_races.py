@@ -8,7 +8,8 @@ from sqlalchemy import text
 
 from app.models import Account
 from billing import ledger
-from tests.helpers import auth, data, grant, register
+from billing.accounts import daily_spend
+from tests.helpers import auth, counts, data, grant, register
 
 from .conftest import LLM, VISION, concurrently, count
 
@@ -93,6 +94,29 @@ def test_a_refused_first_request_leaves_its_key_unused(app, client, db_session, 
     assert client.post("/run", json=LLM, headers=headers).status_code == 402
     grant(app, "late@example.com", "1")
     assert client.post("/run", json=LLM, headers=headers).status_code == 202
+
+
+def test_over_the_daily_limit_with_an_idempotency_key_is_429_and_frees_the_key(
+        app, client, db_session, fake_backend):
+    key = register(client, "capped@example.com")
+    grant(app, "capped@example.com", "10")
+    assert client.post("/account/spending-limit", json={"daily_limit_usd": 1},
+                       headers=auth(key)).status_code == 200
+    for _ in range(20):  # 20 x $0.05 reach the $1 limit
+        assert client.post("/run", json=VISION, headers=auth(key)).status_code == 202
+    account_id = _account_id(db_session, "capped@example.com")
+    before = counts(db_session), daily_spend(db_session, account_id)
+    db_session.rollback()
+    refused = client.post("/run", json=VISION, headers={**auth(key), "Idempotency-Key": "k"})
+    assert refused.status_code == 429, refused.get_json()
+    assert refused.get_json()["daily_limit_usd"] == 1
+    assert refused.get_json()["daily_spend_usd"] == 1
+    assert (counts(db_session), daily_spend(db_session, account_id)) == before
+    # The refusal released the key: raised limit, same key, accepted.
+    assert client.post("/account/spending-limit", json={"daily_limit_usd": 2},
+                       headers=auth(key)).status_code == 200
+    assert client.post("/run", json=VISION, headers={**auth(key), "Idempotency-Key": "k"}
+                       ).status_code == 202
 
 
 def test_ten_cents_and_a_hundred_concurrent_jobs_at_three_tenths_of_a_cent(app, client,
