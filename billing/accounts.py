@@ -42,19 +42,10 @@ def split(held_amount: int, cost: int) -> Settlement:
 
 def settle(session: Session, account_id: int, job_id: uuid.UUID, held_amount: int,
            cost: int) -> Settlement:
-    """Capture `cost` (capped at the hold) as spent and refund the rest, once per job."""
+    """Capture `cost` (capped at the hold) as spent, refund the rest and take the refund off
+    the day's spend, once per job, in the caller's transaction and one round trip."""
     result = split(held_amount, cost)
-    available, held = ledger.customer_accounts(session, account_id)
-    spent = ledger.ledger_account(session, account_id, "spent")
-    # Capture and refund touch three rows; taking them in id order, as every other money
-    # movement does, is what keeps a settlement and a concurrent submit from deadlocking.
-    ledger.lock(session, [available, held, spent])
-    if result.captured:
-        ledger.transfer(session, "capture", str(job_id), held, spent, result.captured,
-                        job_id=job_id)
-    if result.refunded:
-        ledger.transfer(session, "refund", str(job_id), held, available, result.refunded,
-                        job_id=job_id)
+    ledger.settle(session, account_id, job_id, result.captured, result.refunded)
     return result
 
 

@@ -50,22 +50,6 @@ def ledger_account(session: Session, owner_id: int | None, kind: str) -> int:
     return _find_account(session, owner_id, kind)
 
 
-def customer_accounts(session: Session, owner_id: int) -> tuple[int, int]:
-    """A customer's (available, held) ledger account ids, in one query on the hot path."""
-    found = dict(session.execute(text(
-        "SELECT kind, id FROM ledger_accounts WHERE owner_id = :owner "
-        "AND kind IN ('available', 'held')"), {"owner": owner_id}).all())
-    if len(found) < 2:
-        found = {kind: ledger_account(session, owner_id, kind) for kind in ("available", "held")}
-    return found["available"], found["held"]
-
-
-def lock(session: Session, ledger_account_ids: list[int]) -> None:
-    """Lock these ledger accounts for the transaction, lowest id first."""
-    session.execute(text("SELECT id FROM ledger_accounts WHERE id = ANY(:ids) ORDER BY id "
-                         "FOR UPDATE"), {"ids": sorted(set(ledger_account_ids))})
-
-
 def _find_account(session: Session, owner_id: int | None, kind: str) -> int | None:
     return session.execute(text(
         "SELECT id FROM ledger_accounts WHERE owner_id IS NOT DISTINCT FROM :owner "
@@ -94,6 +78,14 @@ def hold(session: Session, owner_id: int, job_id: uuid.UUID, amount: int) -> boo
     round trip (the submit path's hot statement); False if this job holds already."""
     return _posted(session, text("SELECT ledger_hold(:owner, :job, :amount)"),
                    {"owner": owner_id, "job": job_id, "amount": amount})
+
+
+def settle(session: Session, owner_id: int, job_id: uuid.UUID, captured: int,
+           refunded: int) -> None:
+    """Capture from the customer's held money to spent and refund the rest to available,
+    taking the refund off the day's spend: the SQL function `settle_money` (migration 0009)."""
+    _posted(session, text("SELECT settle_money(:owner, :job, :captured, :refunded)"),
+            {"owner": owner_id, "job": job_id, "captured": captured, "refunded": refunded})
 
 
 def _posted(session: Session, statement, params: dict) -> bool:

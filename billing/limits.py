@@ -29,16 +29,6 @@ def refusal(session: Session, account_id: int, needed: int) -> DailyLimitRefusal
     return DailyLimitRefusal(limit, daily_spend(session, account_id), needed)
 
 
-def release_daily(session: Session, job_id, refunded: int) -> None:
-    """Take a settled job's refund off the spend of the day it was submitted."""
-    if refunded:
-        session.execute(text(
-            "UPDATE daily_spend SET spent = spent - :refund FROM jobs "
-            "WHERE jobs.id = :job AND daily_spend.account_id = jobs.account_id "
-            "AND daily_spend.day = (jobs.created_at AT TIME ZONE 'utc')::date"),
-            {"refund": refunded, "job": job_id})
-
-
 def set_daily_limit(session: Session, account_id: int, limit: int) -> None:
     """Set the limit ($1 to $10,000); ValueError outside that range."""
     if not MIN_DAILY_LIMIT <= limit <= MAX_DAILY_LIMIT:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from app.catalog import Catalog
 
-from . import accounts, auto_topup, discounts, limits
+from . import accounts, auto_topup, discounts
 from .pricing import actual_cost, cancelled_cost
 
 
@@ -86,7 +86,6 @@ def price(session: Session, catalog: Catalog, job_id: uuid.UUID, locked=None
 def move_money(session: Session, priced: Priced) -> accounts.Settlement:
     """In the caller's transaction, after `price`: take the refund off the day's spend,
     capture and refund on the ledger, and arm an auto top-up if the balance is now low."""
-    limits.release_daily(session, priced.job_id, priced.split.refunded)
     result = accounts.settle(session, priced.account_id, priced.job_id, priced.hold,
                              priced.cost)
     armed = auto_topup.arm_if_low(session, priced.account_id)
