@@ -241,7 +241,6 @@ def _write_job(connection, catalog: Catalog, backends: dict, account_id: int,
 def send_job(job: NewJob | Job) -> None:
     """Queue the job for its family's workers. A lost message is re-sent by the sweeper."""
     try:
-        current_app.extensions["celery"].send_task(
-            "workers.run_job", args=[str(job.id)], queue=job.family)
+        current_app.extensions["job_publisher"].send(str(job.id), job.family)
     except Exception:  # the broker is down: the row is committed, the sweeper will send it
         log.warning("could not queue job %s; the sweeper will retry", job.id, exc_info=True)

@@ -6,7 +6,9 @@ from flask import Flask
 
 from app.logs import connect_worker_signals
 
+from .broker import transport_for
 from .lease import LeaseKeeper
+from .publish import JobPublisher
 from .queues import celery_queues
 
 
@@ -31,6 +33,7 @@ def celery_init_app(app: Flask) -> Celery:
     celery = Celery(app.name, task_cls=FlaskTask, set_as_current=False)
     celery.conf.update(
         broker_url=app.config["CELERY_BROKER_URL"],
+        broker_transport=transport_for(app.config["CELERY_BROKER_URL"]),
         task_ignore_result=True,
         task_queues=celery_queues(),
         task_default_queue="text",
@@ -64,5 +67,6 @@ def celery_init_app(app: Flask) -> Celery:
     )
     connect_worker_signals()
     app.extensions["celery"] = celery
+    app.extensions["job_publisher"] = JobPublisher(celery, app.config["CELERY_BROKER_URL"])
     app.extensions["lease_keeper"] = LeaseKeeper()  # its thread starts in the pool process
     return celery
