@@ -45,7 +45,15 @@ def autocommit(engine: Engine) -> Iterator:
     """A pooled connection in autocommit mode, as the bare psycopg connection.
 
     For work where every statement stands alone (POST /run's key lookup and its one-call job
-    write): it pays no BEGIN or COMMIT round trip and none of the ORM's bookkeeping. The pool
-    restores the isolation level when the connection goes back."""
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        yield connection.connection.driver_connection
+    write): it pays no BEGIN or COMMIT round trip, and none of the bookkeeping of an
+    SQLAlchemy Connection. The pool's checkout check still runs; the connection goes back
+    with autocommit off, as the pool lent it (setting it sends nothing to the server)."""
+    pooled = engine.raw_connection()
+    connection = pooled.driver_connection
+    try:
+        connection.autocommit = True
+        yield connection
+    finally:
+        if not connection.broken and not connection.closed:
+            connection.autocommit = False
+        pooled.close()  # back to the pool, which replaces a broken connection at checkout

@@ -1,11 +1,14 @@
-"""A pooled connection the server ended is replaced at checkout (app/dbpool.py)."""
+"""A pooled connection the server ended is replaced at checkout, and a lent autocommit
+connection goes back as the pool lent it (app/dbpool.py)."""
 from __future__ import annotations
 
 import select
 
+import psycopg
+import pytest
 import sqlalchemy as sa
 
-from app.dbpool import replace_dead_connections, server_has_hung_up
+from app.dbpool import autocommit, replace_dead_connections, server_has_hung_up
 
 
 def _engine(database_url: str) -> sa.engine.Engine:
@@ -36,3 +39,37 @@ def test_a_terminated_connection_is_swapped_for_a_working_one(app, db_session):
     finally:
         engine.dispose()
 
+
+
+def test_an_autocommit_statement_is_committed_and_the_connection_goes_back_transactional(
+        app, db_session):
+    engine = _engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    try:
+        with autocommit(engine) as connection:
+            connection.execute("CREATE TABLE IF NOT EXISTS dbpool_probe (n int)")
+            connection.execute("INSERT INTO dbpool_probe VALUES (1)")
+            assert connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        # Seen from another connection: it committed without a COMMIT.
+        assert db_session.execute(sa.text("SELECT count(*) FROM dbpool_probe")).scalar() == 1
+        with engine.connect() as conn:  # the same pooled connection (pool of one)
+            assert conn.connection.driver_connection.autocommit is False
+            conn.execute(sa.text("INSERT INTO dbpool_probe VALUES (2)"))
+            conn.rollback()  # a transaction again: the rollback undoes the insert
+        assert db_session.execute(sa.text("SELECT count(*) FROM dbpool_probe")).scalar() == 1
+    finally:
+        db_session.rollback()
+        db_session.execute(sa.text("DROP TABLE IF EXISTS dbpool_probe"))
+        db_session.commit()
+        engine.dispose()
+
+
+def test_a_connection_that_dies_while_lent_is_replaced_at_the_next_checkout(app, db_session):
+    engine = _engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    try:
+        with pytest.raises(psycopg.OperationalError):
+            with autocommit(engine) as connection:
+                connection.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+        with autocommit(engine) as connection:
+            assert connection.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        engine.dispose()
