@@ -20,8 +20,8 @@ from providers.router import candidates
 
 from . import idempotency, schemas
 from .auth import key_owner
-from .dbpool import autocommit
 from .catalog import Catalog, Service
+from .dbpool import autocommit
 from .errors import ApiError
 from .extensions import db
 from .logs import job_id_var
@@ -222,12 +222,12 @@ def _write_job(connection, catalog: Catalog, backends: dict, account_id: int,
     job = NewJob(uuid.uuid4(), prepared.service.key, prepared.service.family, prepared.model,
                  discounts.apply(prepared.cost, percent), percent)
     job_id_var.set(str(job.id))  # every later log line of this request names the job
-    webhook_events = prepared.webhook_events
+    events = prepared.webhook_events
     try:
         fits = connection.execute(CREATE_JOB, (
             job.id, account_id, job.service, job.family, job.model, Jsonb(prepared.data),
             prepared.webhook_url, prepared.priority, job.estimated_cost, percent,
-            None if webhook_events is None else Jsonb(webhook_events),
+            None if events is None else Jsonb(events),  # SQL NULL, not JSON null
             (lifecycle or {}).get("cancel_after"))).fetchone()[0]
     except psycopg.Error as exc:
         if ledger.is_insufficient(exc):
