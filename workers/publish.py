@@ -46,12 +46,19 @@ def run_job_message(job_id: str, queue: str, origin: str) -> str:
     })
 
 
+def _plain_redis(celery, broker_url: str) -> bool:
+    """A Redis broker with kombu's plain key layout (a global key prefix moves the lists)."""
+    if transport_for(broker_url) is None:
+        return False
+    return not (celery.conf.broker_transport_options or {}).get("global_keyprefix")
+
+
 class JobPublisher:
     """Sends workers.run_job messages: a direct LPUSH on Redis, send_task elsewhere."""
 
     def __init__(self, celery, broker_url: str):
         self.celery = celery
-        self.redis = redis.Redis.from_url(broker_url) if transport_for(broker_url) else None
+        self.redis = redis.Redis.from_url(broker_url) if _plain_redis(celery, broker_url) else None
 
     def send(self, job_id: str, queue: str) -> None:
         if self.redis is None:

@@ -41,7 +41,15 @@ def test_a_published_job_is_the_message_send_task_writes(app):
     assert uuid.UUID(properties["delivery_tag"]) != uuid.UUID(headers["id"])
 
 
-def test_other_brokers_go_through_send_task():
+def test_other_brokers_and_prefixed_keys_go_through_send_task(app):
     assert transport_for("redis://127.0.0.1:6379/0") and transport_for("rediss://h:6380/1")
     assert transport_for("amqp://guest:guest@127.0.0.1:5672//") is None
-    assert JobPublisher(None, "amqp://guest:guest@127.0.0.1:5672//").redis is None
+    celery = app.extensions["celery"]
+    assert JobPublisher(celery, "amqp://guest:guest@127.0.0.1:5672//").redis is None
+    assert JobPublisher(celery, app.config["CELERY_BROKER_URL"]).redis is not None
+    options = celery.conf.broker_transport_options
+    try:
+        celery.conf.broker_transport_options = {**options, "global_keyprefix": "gb:"}
+        assert JobPublisher(celery, app.config["CELERY_BROKER_URL"]).redis is None
+    finally:
+        celery.conf.broker_transport_options = options
