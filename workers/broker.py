@@ -12,10 +12,10 @@ from contextlib import contextmanager
 
 from kombu.transport import redis as kombu_redis
 
-REDIS_SCHEMES = ("redis", "rediss")
-
 
 class Channel(kombu_redis.Channel):
+    """Kombu's channel, but `conn_or_acquire` lends the channel's one publishing client."""
+
     _publisher = None
 
     @contextmanager
@@ -34,6 +34,7 @@ class Transport(kombu_redis.Transport):
 
 
 def transport_for(broker_url: str) -> str | None:
-    """This transport for a redis:// or rediss:// broker; None (kombu's choice) otherwise."""
+    """This transport for a plain redis:// broker; None (kombu's own choice) for any other,
+    rediss:// included, whose TLS set-up is left to kombu untouched."""
     scheme = broker_url.partition("://")[0].lower()
-    return f"{__name__}:Transport" if scheme in REDIS_SCHEMES else None
+    return f"{__name__}:Transport" if scheme == "redis" else None

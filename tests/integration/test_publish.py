@@ -42,7 +42,8 @@ def test_a_published_job_is_the_message_send_task_writes(app):
 
 
 def test_other_brokers_and_prefixed_keys_go_through_send_task(app):
-    assert transport_for("redis://127.0.0.1:6379/0") and transport_for("rediss://h:6380/1")
+    assert transport_for("redis://127.0.0.1:6379/0")
+    assert transport_for("rediss://h:6380/1") is None  # kombu sets up its TLS itself
     assert transport_for("amqp://guest:guest@127.0.0.1:5672//") is None
     celery = app.extensions["celery"]
     assert JobPublisher(celery, "amqp://guest:guest@127.0.0.1:5672//").redis is None
