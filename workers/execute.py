@@ -17,10 +17,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Callable
 
+from psycopg.rows import namedtuple_row
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app import lifecycle
+from app.dbpool import autocommit
 from app.catalog import Catalog
 from app.models import JobAttempt, StoredFile
 from providers.base import CallCancelled, Result
@@ -45,13 +47,12 @@ class Claim:
     stop_reason: str | None = None  # cancelled, or past its deadline, as it was claimed
 
 
-# Built once: SQLAlchemy keys its compiled-statement cache on the statement object, so a
-# text() rebuilt on every call is parsed and keyed again each time (the hot path's statements).
-_CLAIM = text(
+# One statement on an autocommit connection (dbpool.autocommit): no BEGIN, no COMMIT.
+_CLAIM = (
     "UPDATE jobs SET status = 'running', deliveries = deliveries + 1, "
     "started_at = COALESCE(started_at, now()), updated_at = now(), "
-    "lease_expires_at = now() + make_interval(secs => :lease) "
-    "WHERE id = :id AND deliveries < :max AND ((status = 'queued' "
+    "lease_expires_at = now() + make_interval(secs => %(lease)s) "
+    "WHERE id = %(id)s AND deliveries < %(max)s AND ((status = 'queued' "
     "AND (cancel_after IS NULL OR cancel_after > now())) OR "
     "(status = 'running' AND lease_expires_at < now())) "
     "RETURNING deliveries, service, model, input, priority, webhook_url, "
@@ -64,10 +65,12 @@ def claim(session: Session, job_id: uuid.UUID, lease_seconds: int, max_deliverie
           ) -> Claim | None:
     """Take the job if it is queued (and not past its Cancel-After deadline: that one is
     aborted instead, see lifecycle.abort_if_expired) or its lease ran out; None if another
-    delivery has it or it is final. Also reads what the run needs to know up front."""
-    row = session.execute(_CLAIM, {"id": job_id, "lease": lease_seconds,
-                                   "max": max_deliveries}).one_or_none()
-    session.commit()
+    delivery has it or it is final. Also reads what the run needs to know up front.
+
+    The claim commits by itself, on a connection of the session's pool."""
+    with autocommit(session.get_bind()) as connection:
+        row = connection.cursor(row_factory=namedtuple_row).execute(_CLAIM, {
+            "id": job_id, "lease": lease_seconds, "max": max_deliveries}).fetchone()
     if row is None:
         return None
     return Claim(job_id, row.deliveries, row.service, row.model, row.input, row.priority,
