@@ -20,6 +20,7 @@ import redis
 from .broker import transport_for
 
 RUN_JOB = "workers.run_job"
+HOST = socket.gethostname()  # once: the hot path should not ask the kernel every time
 NO_WORKFLOW = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
 
 
@@ -64,5 +65,5 @@ class JobPublisher:
         if self.redis is None:
             self.celery.send_task(RUN_JOB, args=[job_id], queue=queue)
         else:  # the origin names the sending process, as Celery's does
-            origin = f"gen{os.getpid()}@{socket.gethostname()}"
+            origin = f"gen{os.getpid()}@{HOST}"
             self.redis.lpush(queue, run_job_message(job_id, queue, origin))
