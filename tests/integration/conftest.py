@@ -66,3 +66,13 @@ def wait_for(predicate, timeout: float = 60.0, interval: float = 0.1):
             return value
         time.sleep(interval)
     pytest.fail(f"condition not met within {timeout}s")
+
+
+@pytest.fixture
+def jobs_stay_queued(monkeypatch) -> list:
+    """Submitted jobs are committed but not sent to the broker, for tests about money at
+    submit and settlement: the session's worker process, once started by any test, would
+    otherwise run, settle or refund them mid-test. Returns the ids that would have been sent."""
+    sent: list = []
+    monkeypatch.setattr("app.jobs.send_job", lambda job: sent.append(job.id))
+    return sent

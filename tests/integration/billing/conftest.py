@@ -34,16 +34,6 @@ def fake_backend(app, monkeypatch):
 
 
 @pytest.fixture
-def jobs_stay_queued(monkeypatch) -> list:
-    """Submitted jobs are committed but not sent to the broker: these tests are about money at
-    submit and settlement, and the session's worker process (no LLM backend there) would
-    otherwise fail and refund them mid-test. Returns the ids that would have been sent."""
-    sent: list = []
-    monkeypatch.setattr("app.jobs.send_job", lambda job: sent.append(job.id))
-    return sent
-
-
-@pytest.fixture
 def stripe_double(app, monkeypatch):
     """The local Stripe double, with the app's Stripe client and webhook secret pointed at it."""
     double = StripeDouble().start()

@@ -41,7 +41,8 @@ def _pay(client, chain, payer, amount: int, body=EMBED):
     return data(response)["job_id"]
 
 
-def test_deposit_once_then_spend_the_credit_by_signing(paid_client, chain, db_session):
+def test_deposit_once_then_spend_the_credit_by_signing(paid_client, chain, db_session,
+                                                       jobs_stay_queued):
     payer = chain.new_payer()
     _pay(paid_client, chain, payer, 3 * PRICE)
     account_id = _wallet_account(db_session, payer.address)
@@ -57,7 +58,8 @@ def test_deposit_once_then_spend_the_credit_by_signing(paid_client, chain, db_se
     assert response.get_json()["code"] == "insufficient_credits"
 
 
-def test_wallet_signature_is_checked_and_spends_once(paid_client, chain, db_session):
+def test_wallet_signature_is_checked_and_spends_once(paid_client, chain, db_session,
+                                                    jobs_stay_queued):
     payer, other = chain.new_payer(), chain.new_payer()
     _pay(paid_client, chain, payer, 5 * PRICE)
     raw = json.dumps(EMBED).encode()
