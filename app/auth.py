@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from flask import request
 
+from .dbpool import in_session
 from .errors import ApiError
 from .extensions import db
 from .models import Account, ApiKey
@@ -62,7 +63,7 @@ def current_account() -> Account:
     # Cached on the request, not on `g`: an app context (and its `g`) can outlive a request.
     if "gpubridge.account" in request.environ:
         return request.environ["gpubridge.account"]
-    owner = key_owner(db.session.connection().connection.driver_connection)
+    owner = key_owner(in_session(db.session))
     account = db.session.get(Account, owner.id)
     request.environ["gpubridge.account"] = account
     return account

@@ -57,3 +57,9 @@ def autocommit(engine: Engine) -> Iterator:
         if not connection.broken and not connection.closed:
             connection.autocommit = False
         pooled.close()  # back to the pool, which replaces a broken connection at checkout
+
+
+def in_session(session):
+    """The bare psycopg connection under a Session's transaction (begun if need be): for
+    statements written once in psycopg's style that run both there and on `autocommit`."""
+    return session.connection().connection.driver_connection

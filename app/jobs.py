@@ -21,7 +21,7 @@ from providers.router import candidates
 from . import idempotency, schemas
 from .auth import key_owner
 from .catalog import Catalog, Service
-from .dbpool import autocommit
+from .dbpool import autocommit, in_session
 from .errors import ApiError
 from .extensions import db
 from .logs import job_id_var
@@ -143,7 +143,7 @@ def submit_job(catalog: Catalog, backends: dict, account_id: int, body,
             if isinstance(claimed, idempotency.Replay):
                 db.session.rollback()
                 return Submitted(response=claimed.response, replayed=True)
-        connection = db.session.connection().connection.driver_connection
+        connection = in_session(db.session)
         lifetime = db.session.get(Account, account_id).lifetime_topups
         job = _write_job(connection, catalog, backends, account_id, lifetime, body, priority,
                          lifecycle)

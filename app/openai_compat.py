@@ -138,9 +138,10 @@ def run_inline(catalog: Catalog, backends: dict, account_id: int, service: str, 
         claimed = dataclasses.replace(claimed, input={**claimed.input, **extra_input})
     # Share the workers' circuit breakers when the app keeps them (providers.health).
     health = current_app.extensions.get("backend_health")
-    execute.execute(db.session, catalog, backends, claimed, config["JOB_LEASE_SECONDS"],
-                    health=health)
-    settle_job(db.session, catalog, claimed.job_id)
+    ended = execute.execute(db.session, catalog, backends, claimed, config["JOB_LEASE_SECONDS"],
+                            health=health, settle=True)
+    if ended is None or not ended.settled:
+        settle_job(db.session, catalog, claimed.job_id)
     job = db.session.get(Job, claimed.job_id, populate_existing=True)
     if job.status != "completed":
         error = job.error or {}

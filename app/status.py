@@ -84,10 +84,12 @@ def _urls(job: Job, base: str) -> dict:
             "cancel": f"{root}/cancel/{job.id}"}
 
 
-def status_object(session: Session, job: Job, base: str, retention_hours: int = 24) -> dict:
+def status_object(session: Session, job: Job, base: str, retention_hours: int = 24,
+                  attempts: list | None = None) -> dict:
     """The public JSON of a job (a Job, or a row of the jobs table), with file and action URLs
-    on `base`."""
-    attempts = session.execute(_ATTEMPTS, {"job_id": job.id}).all()
+    on `base`. `attempts`: its job_attempts rows, oldest first, if the caller read them."""
+    if attempts is None:
+        attempts = session.execute(_ATTEMPTS, {"job_id": job.id}).all()
     settled = job.settled_at is not None
     return {
         "id": str(job.id), "job_id": str(job.id), "service": job.service, "model": job.model,

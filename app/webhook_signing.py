@@ -15,6 +15,8 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from .dbpool import in_session
+
 PREFIX = "whsec_"
 SECRET_BYTES = 24
 
@@ -55,10 +57,10 @@ def _current_or_new(session: Session, account_id: int) -> str:
         {"acct": account_id}).scalar_one()
 
 
-# Built once, like the other statements every delivery runs.
-_SIGNING = text(
+# psycopg's style: it also runs beside the worker's event insert, on a bare connection.
+SIGNING = (
     "SELECT secret, retired_at IS NULL AS current FROM webhook_secrets "
-    "WHERE account_id = :acct AND (retired_at IS NULL OR retired_at > now()) "
+    "WHERE account_id = %(acct)s AND (retired_at IS NULL OR retired_at > now()) "
     "ORDER BY retired_at IS NULL DESC, id DESC")
 
 
@@ -67,10 +69,16 @@ def signing_secrets(session: Session, account_id: int) -> list[str]:
 
     One read in the caller's transaction, no commit; only an account with no secret yet writes
     one (always trying the INSERT would make every delivery a write transaction)."""
-    rows = session.execute(_SIGNING, {"acct": account_id}).all()
-    if not rows or not rows[0].current:
-        return [_current_or_new(session, account_id), *(row.secret for row in rows)]
-    return [row.secret for row in rows]
+    rows = in_session(session).execute(SIGNING, {"acct": account_id}).fetchall()
+    return from_rows(session, account_id, rows)
+
+
+def from_rows(session: Session, account_id: int, rows) -> list[str]:
+    """The secrets that sign now, from the (secret, current) rows SIGNING read; writes the
+    current secret in the session's transaction, no commit, if the account has none yet."""
+    if not rows or not rows[0][1]:
+        return [_current_or_new(session, account_id), *(row[0] for row in rows)]
+    return [row[0] for row in rows]
 
 
 def rotate(session: Session, account_id: int, grace: timedelta) -> tuple[str, datetime]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import simplejson
+from psycopg.rows import namedtuple_row
 from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -23,6 +24,7 @@ from providers.base import ProviderError
 from providers.media import UnsafeUrlError, UrlPolicy, post_once, system_resolver
 
 from . import webhook_signing
+from .dbpool import autocommit, in_session
 from .models import Job
 from .status import status_object
 
@@ -68,26 +70,35 @@ def envelope(event_type: str, data: dict) -> str:
                             use_decimal=True, separators=(",", ":"))
 
 
-# Built once: SQLAlchemy keys its compiled-statement cache on the statement object, so a
-# text() rebuilt on every call is parsed and keyed again each time (the hot path's statements).
-_INSERT = text(
+# psycopg's style: written once, run in a session's transaction or, by the worker that ends
+# a job, beside the read of the signing secrets on a bare autocommit connection.
+INSERT = (
     "INSERT INTO webhook_deliveries (account_id, job_id, event_key, event_type, message_id, "
-    "url, payload, attempts, next_attempt_at) VALUES (:acct, :job, :key, :type, :msg, :url, "
-    ":payload, :attempts, now() + make_interval(secs => :lease)) "
+    "url, payload, attempts, next_attempt_at) VALUES (%(acct)s, %(job)s, %(key)s, %(type)s, "
+    "%(msg)s, %(url)s, %(payload)s, %(attempts)s, now() + make_interval(secs => %(lease)s)) "
     "ON CONFLICT (event_key) DO NOTHING "
     "RETURNING id, account_id, message_id, url, payload, attempts")
 
 
-def _insert(session: Session, account_id: int, job_id, key: str, event_type: str, url: str,
-            payload: str, claim_seconds: float | None = None):
-    """Write the delivery unless the event exists already (no commit); the row written, shaped
-    like `_claim`'s, or None. With `claim_seconds` the row is written claimed for its first
+def insert_params(account_id: int, job_id, key: str, event_type: str, url: str, payload: str,
+                  claim_seconds: float | None = None) -> dict:
+    """INSERT's parameters. With `claim_seconds` the row is written claimed for its first
     attempt by the caller, as `_claim` would claim it, so no one else sends it meanwhile."""
-    return session.execute(_INSERT, {
-        "acct": account_id, "job": job_id, "key": key, "type": event_type,
-        "msg": "msg_" + uuid.uuid4().hex, "url": url, "payload": payload,
-        "attempts": 0 if claim_seconds is None else 1, "lease": claim_seconds or 0}
-    ).one_or_none()
+    return {"acct": account_id, "job": job_id, "key": key, "type": event_type,
+            "msg": "msg_" + uuid.uuid4().hex, "url": url, "payload": payload,
+            "attempts": 0 if claim_seconds is None else 1, "lease": claim_seconds or 0}
+
+
+def _insert(session: Session, *event):
+    """Write the delivery, pending, unless the event exists already (no commit); the row
+    written, shaped like `_claim`'s, or None. `event`: insert_params' arguments."""
+    return in_session(session).cursor(row_factory=namedtuple_row).execute(
+        INSERT, insert_params(*event)).fetchone()
+
+
+def job_event_key(job_id, event_type: str) -> str:
+    """What makes a job's event unique (notifications.missing_final_events builds it too)."""
+    return f"{job_id}:{event_type}"
 
 
 def record_job_event(session: Session, job_id: uuid.UUID, event_type: str, base: str,
@@ -104,13 +115,12 @@ def record_job_event(session: Session, job_id: uuid.UUID, event_type: str, base:
     return row.id if row is not None else None
 
 
-def job_event(session: Session, job: Job, event_type: str, base: str, retention_hours: int = 24,
-              claim_seconds: float | None = None):
+def job_event(session: Session, job: Job, event_type: str, base: str, retention_hours: int = 24):
     """Write the delivery of `event_type` for a job that has a webhook (no commit); the row,
-    or None if the event exists already. `claim_seconds`: see `_insert`."""
+    or None if the event exists already."""
     payload = envelope(event_type, status_object(session, job, base, retention_hours))
-    return _insert(session, job.account_id, job.id, f"{job.id}:{event_type}", event_type,
-                   job.webhook_url, payload, claim_seconds)
+    return _insert(session, job.account_id, job.id, job_event_key(job.id, event_type),
+                   event_type, job.webhook_url, payload)
 
 
 def record_account_event(session: Session, account_id: int, url: str, key: str,
@@ -174,6 +184,7 @@ def attempt(session: Session, delivery_id: int, settings: DeliverySettings,
     if row is None:
         return None
     signing = webhook_signing.signing_secrets(session, row.account_id)
+    session.commit()  # no transaction stays open across the POST
     return deliver(session, row, signing, settings, resolve)
 
 
@@ -192,22 +203,23 @@ def deliver(session: Session, row, signing: list[str], settings: DeliverySetting
     return outcome
 
 
-_LOG_ATTEMPT = text(
+_LOG_ATTEMPT = (
     "WITH logged AS (INSERT INTO webhook_attempts (delivery_id, number, status_code, "
-    "latency_ms, error) VALUES (:id, :number, :code, :latency, :error)) "
-    "UPDATE webhook_deliveries SET status = :status, "
-    "next_attempt_at = now() + make_interval(secs => :delay), "
-    "finished_at = CASE WHEN :final THEN now() ELSE NULL END WHERE id = :id")
+    "latency_ms, error) VALUES (%(id)s, %(number)s, %(code)s, %(latency)s, %(error)s)) "
+    "UPDATE webhook_deliveries SET status = %(status)s, "
+    "next_attempt_at = now() + make_interval(secs => %(delay)s), "
+    "finished_at = CASE WHEN %(final)s THEN now() ELSE NULL END WHERE id = %(id)s")
 
 
 def _log_attempt(session: Session, row, code: int | None, latency_ms: int, error: str | None,
                  outcome: Outcome) -> None:
-    """The attempt's log entry and the delivery's next state: one statement, committed."""
-    session.execute(_LOG_ATTEMPT, {
-        "id": row.id, "number": row.attempts, "code": code, "latency": latency_ms,
-        "error": error, "status": outcome.status, "delay": outcome.delay or 0,
-        "final": outcome.status != "pending"})
-    session.commit()
+    """The attempt's log entry and the delivery's next state: one statement, committed by
+    itself (no BEGIN and COMMIT round trips)."""
+    with autocommit(session.get_bind()) as connection:
+        connection.execute(_LOG_ATTEMPT, {
+            "id": row.id, "number": row.attempts, "code": code, "latency": latency_ms,
+            "error": error, "status": outcome.status, "delay": float(outcome.delay or 0),
+            "final": outcome.status != "pending"})
 
 
 def replay(session: Session, account_id: int, delivery_id: int) -> bool:

@@ -2,8 +2,9 @@
 the saved card once.
 
 "Once" is a row: `auto_topups` allows one open (pending or failed) charge per account (a
-partial unique index), armed in the settlement's own transaction. A failed charge stays open
-until the customer configures auto top-up again, so a declined card is not retried per job.
+partial unique index), armed in the settlement's own statement (the SQL function
+`arm_auto_topup`, migration 0010). A failed charge stays open until the customer configures
+auto top-up again, so a declined card is not retried per job.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import stripe
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from . import ledger, topups
+from . import topups
 from .stripe_payments import charge_off_session
 
 log = logging.getLogger(__name__)
@@ -35,22 +36,6 @@ def configure(session: Session, account_id: int, threshold: int | None, amount: 
     session.execute(text(
         "UPDATE auto_topups SET status = 'dismissed', finished_at = now() "
         "WHERE account_id = :id AND status = 'failed'"), {"id": account_id})
-
-
-def arm_if_low(session: Session, account_id: int) -> int | None:
-    """In the caller's transaction: open a charge if the balance is under the threshold and
-    none is open; returns its id, or None."""
-    row = session.execute(text(
-        "SELECT auto_topup_threshold AS threshold, auto_topup_amount AS amount, "
-        "stripe_payment_method_id AS method, stripe_customer_id AS customer "
-        "FROM accounts WHERE id = :id"), {"id": account_id}).one()
-    if row.threshold is None or row.method is None or row.customer is None:
-        return None
-    if ledger.balance(session, account_id) >= row.threshold:
-        return None
-    return session.execute(text(
-        "INSERT INTO auto_topups (account_id, amount) VALUES (:id, :amount) "
-        "ON CONFLICT DO NOTHING RETURNING id"), {"id": account_id, "amount": row.amount}).scalar()
 
 
 def run(session: Session, client: stripe.StripeClient, topup_id: int) -> str:

@@ -2,9 +2,8 @@
 
 Every state change is a conditional UPDATE, so a redelivered message changes nothing: only the
 delivery that moved the job queued->running (or took over an expired lease) may finish it, and
-it proves that with the `deliveries` count it claimed (a fencing token). Whatever must become
-true together with the final status (the settlement: workers/finish.py) is passed in as
-`on_final` and runs in the same transaction.
+it proves that with the `deliveries` count it claimed (a fencing token). The final status, the
+last attempt, the files and (for the worker) the settlement are one statement: workers/final.py.
 """
 from __future__ import annotations
 
@@ -15,7 +14,6 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Callable
 
 from psycopg.rows import namedtuple_row
 from sqlalchemy import text
@@ -24,10 +22,11 @@ from sqlalchemy.orm import Session
 from app import lifecycle
 from app.dbpool import autocommit
 from app.catalog import Catalog
-from app.models import JobAttempt, StoredFile
+from app.models import JobAttempt
 from providers.base import CallCancelled, Result
 from providers.router import Attempt, ChainFailed, RetryPolicy, run_chain
 
+from . import final
 from .lease import LeaseKeeper
 
 log = logging.getLogger(__name__)
@@ -41,8 +40,9 @@ class Claim:
     service: str
     model: str | None
     input: dict
+    hold_amount: int = 0  # with discount_percent, what pricing the settlement needs
+    discount_percent: int = 0
     priority: str | None = None
-    webhook_url: str | None = None
     wants_started: bool = False  # the client asked for the job.started event
     stop_reason: str | None = None  # cancelled, or past its deadline, as it was claimed
 
@@ -55,7 +55,7 @@ _CLAIM = (
     "WHERE id = %(id)s AND deliveries < %(max)s AND ((status = 'queued' "
     "AND (cancel_after IS NULL OR cancel_after > now())) OR "
     "(status = 'running' AND lease_expires_at < now())) "
-    "RETURNING deliveries, service, model, input, priority, webhook_url, "
+    "RETURNING deliveries, service, model, input, hold_amount, discount_percent, priority, "
     "COALESCE(webhook_events @> '[\"job.started\"]', false) AS wants_started, "
     "cancel_requested_at IS NOT NULL AS asked, "
     "COALESCE(cancel_after <= now(), false) AS late")
@@ -73,8 +73,9 @@ def claim(session: Session, job_id: uuid.UUID, lease_seconds: int, max_deliverie
             "id": job_id, "lease": lease_seconds, "max": max_deliveries}).fetchone()
     if row is None:
         return None
-    return Claim(job_id, row.deliveries, row.service, row.model, row.input, row.priority,
-                 row.webhook_url, row.wants_started, lifecycle.stop_reason(row.asked, row.late))
+    return Claim(job_id, row.deliveries, row.service, row.model, row.input, row.hold_amount,
+                 row.discount_percent, row.priority, row.wants_started,
+                 lifecycle.stop_reason(row.asked, row.late))
 
 
 class JobStopped(Exception):
@@ -110,7 +111,7 @@ class StopCheck:
 class _Recorder:
     """`run_chain`'s record: every attempt becomes a job_attempts row. A failed one is committed
     at once (then the job is asked whether to stop); the successful one, always the last, is
-    written in the transaction of the final status: one transaction instead of two."""
+    held back for the final statement: one statement instead of two."""
 
     def __init__(self, session: Session, claimed: Claim):
         self.session, self.claimed = session, claimed
@@ -128,11 +129,6 @@ class _Recorder:
                 reason := lifecycle.should_stop(self.session, self.claimed.job_id)):
             raise JobStopped(reason)
 
-    def write(self) -> None:
-        """Write the attempts held back, in the caller's transaction."""
-        if self.unwritten:
-            self._insert(self.unwritten)
-
     def _insert(self, attempts: list[Attempt]) -> None:
         # Core, not the ORM's unit of work: a few statements a job, each flush cost ~1 ms.
         self.session.execute(JobAttempt.__table__.insert(), [
@@ -141,13 +137,13 @@ class _Recorder:
              "error_class": a.error_class, "seconds": a.seconds} for a in attempts])
 
 
-def _store_files(session: Session, job_id: uuid.UUID, result: Result):
-    """Keep produced files and swap each "file:<key>" placeholder for its /files/ path."""
-    paths = {}
+def _files(result: Result) -> tuple[tuple, object]:
+    """The produced files as (token, content type, bytes), and the output with each
+    "file:<key>" placeholder swapped for its /files/ path."""
+    files, paths = [], {}
     for key, produced in result.files.items():
         token = secrets.token_urlsafe(32)
-        session.add(StoredFile(token=token, job_id=job_id, content_type=produced.content_type,
-                               data=produced.content))
+        files.append((token, produced.content_type, produced.content))
         paths[f"file:{key}"] = f"/files/{token}"
 
     def swap(value):
@@ -158,57 +154,24 @@ def _store_files(session: Session, job_id: uuid.UUID, result: Result):
         if isinstance(value, list):
             return [swap(v) for v in value]
         return value
-    return swap(result.output)
-
-
-_FINISH = text(
-    "UPDATE jobs SET status = :status, output = CAST(:output AS JSONB), "
-    "error = CAST(:error AS JSONB), usage = CAST(:usage AS JSONB), finished_at = now(), "
-    "updated_at = now(), lease_expires_at = NULL "
-    "WHERE id = :id AND status = 'running' AND deliveries = :delivery "
-    "RETURNING id, account_id, service, model, status, usage, hold_amount, discount_percent")
-
-
-#: Runs in the transaction of the final status, before its commit: (session, the job's row as
-#: the final UPDATE returned it: what settling needs, see billing.settlement.price).
-OnFinal = Callable[[Session, object], None]
-
-
-def _finish(session: Session, claimed: Claim, recorder: _Recorder, on_final: OnFinal | None,
-            status: str, **values) -> bool:
-    """Move running->final for this delivery only, in one transaction with the run's last
-    attempt and `on_final`'s work; False if the job was taken over."""
-    done = session.execute(_FINISH, {
-        "status": status, "id": claimed.job_id, "delivery": claimed.delivery,
-        "output": values.get("output"), "error": values.get("error"),
-        "usage": values.get("usage")}).one_or_none()
-    if done is None:  # keep the attempts all the same: the provider was called
-        session.rollback()
-        recorder.write()
-        session.commit()
-        return False
-    recorder.write()
-    if on_final is not None:
-        on_final(session, done)
-    session.commit()
-    return True
+    return tuple(files), swap(result.output)
 
 
 def execute(session: Session, catalog: Catalog, backends: dict, claimed: Claim,
             lease_seconds: float, policy: RetryPolicy = RetryPolicy(),
-            health=None, on_final: OnFinal | None = None,
-            leases: LeaseKeeper | None = None) -> str | None:
-    """Run a claimed job to a final status; returns it, or None if the job was taken over.
-    `health` (providers.health.BackendHealth) shares breakers and latency across workers;
-    `on_final` runs in the transaction that sets the final status; `leases` renews the
-    job's lease while it runs (the worker process's keeper; by default one for this call)."""
+            health=None, settle: bool = False,
+            leases: LeaseKeeper | None = None) -> final.Final | None:
+    """Run a claimed job to a final status; returns how it ended, or None if the job was
+    taken over. `health` (providers.health.BackendHealth) shares breakers and latency across
+    workers; `settle`: settle it in its final statement; `leases` renews the job's lease
+    while it runs (the worker process's keeper; by default one for this call)."""
     service = catalog.get(claimed.service)
     stop = StopCheck(session, claimed.job_id, known=claimed.stop_reason)
     recorder = _Recorder(session, claimed)
 
-    def finish(status: str, **values) -> str | None:
-        return status if _finish(session, claimed, recorder, on_final, status, **values) \
-            else None
+    def finish(status: str, **values) -> final.Final | None:
+        return final.write(session.get_bind(), claimed, final.Ending(status, **values),
+                           recorder.unwritten, catalog if settle else None)
     try:
         if stop():
             raise JobStopped(stop.reason)
@@ -218,17 +181,16 @@ def execute(session: Session, catalog: Catalog, backends: dict, claimed: Claim,
                                       recorder, policy, priority=claimed.priority,
                                       health=health, should_stop=stop)
     except JobStopped as exc:  # nothing was produced, so nothing is charged
-        return finish("cancelled", error=exc.error)
+        return finish("cancelled", error=json.loads(exc.error))
     except CallCancelled as exc:  # stopped at the provider mid-run: charged what it used
-        return finish("cancelled", error=stop.reason or lifecycle.CANCELLED,
-                      usage=json.dumps(dataclasses.asdict(exc.usage)))
+        return finish("cancelled", error=json.loads(stop.reason or lifecycle.CANCELLED),
+                      usage=dataclasses.asdict(exc.usage))
     except ChainFailed as exc:
-        error = {"message": exc.message, "code": "invalid_input" if exc.permanent
-                 else "backends_failed"}
-        return finish("failed", error=json.dumps(error))
-    output = _store_files(session, claimed.job_id, result)
-    return finish("completed", output=json.dumps(output),
-                  usage=json.dumps(dataclasses.asdict(result.usage)))
+        return finish("failed", error={"message": exc.message, "code": "invalid_input"
+                                       if exc.permanent else "backends_failed"})
+    files, output = _files(result)
+    return finish("completed", output=output, usage=dataclasses.asdict(result.usage),
+                  files=files)
 
 
 def fail_exhausted(session: Session, max_deliveries: int) -> list[uuid.UUID]:

@@ -30,8 +30,8 @@ def retry_policy(config) -> RetryPolicy:
 
 @shared_task(name="workers.run_job")
 def run_job(job_id: str) -> str | None:
-    """Claim and run one job; settle it in the transaction of its final status, then make
-    the first attempt of its final webhook (workers/finish.py)."""
+    """Claim and run one job; end and settle it in one statement, then make the first
+    attempt of its final webhook (workers/final.py, workers/finish.py)."""
     config = current_app.config
     services = notifications.Services.of(current_app)
     claimed = execute.claim(db.session, uuid.UUID(job_id), config["JOB_LEASE_SECONDS"],
@@ -42,15 +42,14 @@ def run_job(job_id: str) -> str | None:
             return "cancelled"
         return None  # a duplicate delivery, or the job is already final
     notifications.job_started(db.session, services, claimed.job_id, claimed.wants_started)
-    on_final = finish.SettleOnFinish(
-        load_catalog(), config, notifications.inline_first_attempt(services, claimed.webhook_url))
-    status = execute.execute(db.session, load_catalog(), current_app.extensions["backends"],
-                             claimed, config["JOB_LEASE_SECONDS"], retry_policy(config),
-                             current_app.extensions["backend_health"], on_final,
-                             current_app.extensions["lease_keeper"])
-    if status is not None:
-        finish.after_commit(db.session, services, claimed.job_id, on_final.result)
-    return status
+    ended = execute.execute(db.session, load_catalog(), current_app.extensions["backends"],
+                            claimed, config["JOB_LEASE_SECONDS"], retry_policy(config),
+                            current_app.extensions["backend_health"], settle=True,
+                            leases=current_app.extensions["lease_keeper"])
+    if ended is None:
+        return None
+    finish.after_final(db.session, services, ended)
+    return ended.status
 
 
 @shared_task(name="workers.settle_job")

@@ -92,9 +92,9 @@ def test_cancel_while_running_stops_between_attempts_and_charges_nothing_unused(
     answers = []
     backend = CancelledMidway(lambda: answers.append(
         client.post(f"/cancel/{job_id}", headers=auth(key)).status_code))
-    status = execute.execute(db_session, load_catalog(), {"local": backend}, claimed, 300,
-                             RetryPolicy(attempts_per_backend=3, base_delay=0))
-    assert (status, answers, backend.calls) == ("cancelled", [202], 1)  # no second attempt
+    ended = execute.execute(db_session, load_catalog(), {"local": backend}, claimed, 300,
+                            RetryPolicy(attempts_per_backend=3, base_delay=0))
+    assert (ended.status, answers, backend.calls) == ("cancelled", [202], 1)  # no 2nd attempt
     settle_job(db_session, load_catalog(), uuid.UUID(job_id))
     body = data(client.get(f"/status/{job_id}"))
     assert body["status"] == "cancelled" and body["cost_usd"] == 0

@@ -9,7 +9,7 @@ import uuid
 import pytest
 from sqlalchemy import text
 
-from billing import ledger, settlement
+from billing import accounts, ledger, settlement
 from providers.base import Result, Usage
 from tests.helpers import auth, grant, register
 from tests.receiver import Receiver
@@ -102,22 +102,20 @@ def test_a_failing_receiver_gets_retries_from_the_webhooks_workers_and_no_inline
     assert _job(db_session, second).settled_at is not None
 
 
-def test_a_settlement_that_fails_keeps_the_final_status_and_the_settle_task_takes_over(
-        app, client, db_session, sent, monkeypatch):
-    def broken(session, priced):
-        raise RuntimeError("a bug in settlement")
-
+def _unsettled_then_settled_by_the_task(app, client, db_session, sent, monkeypatch, email,
+                                        broken_quote):
+    """Run a job whose settlement fails in the worker; then what the settle task does."""
     with Receiver() as receiver:
-        job_id = _submit(app, client, "broken@example.com", receiver.url)
-        move_money = settlement.move_money
-        monkeypatch.setattr(settlement, "move_money", broken)
+        job_id = _submit(app, client, email, receiver.url)
+        quote = settlement.quote
+        monkeypatch.setattr(settlement, "quote", broken_quote)
         assert run_job(job_id) == "completed"
         job = _job(db_session, job_id)
         assert job.status == "completed" and job.settled_at is None and job.actual_cost is None
-        assert _deliveries(db_session, job_id) == []  # undone with the settlement
+        assert _deliveries(db_session, job_id) == []  # the event waits for the settlement
         assert sent == [("workers.settle_job", [job_id], None)]
         sent.clear()
-        monkeypatch.setattr(settlement, "move_money", move_money)
+        monkeypatch.setattr(settlement, "quote", quote)
         assert settle_job(job_id) is True  # what the billing worker does with that message
     assert _job(db_session, job_id).settled_at is not None
     [delivery] = _deliveries(db_session, job_id)
@@ -126,3 +124,21 @@ def test_a_settlement_that_fails_keeps_the_final_status_and_the_settle_task_take
         "SELECT kind FROM ledger_transactions WHERE job_id = :id AND kind <> 'refund' "
         "ORDER BY kind"), {"id": uuid.UUID(job_id)}).scalars().all()
     assert kinds == ["capture", "hold"] and ledger.check(db_session) == []
+
+
+def test_a_pricing_failure_keeps_the_final_status_and_the_settle_task_takes_over(
+        app, client, db_session, sent, monkeypatch):
+    def broken(catalog, job):
+        raise RuntimeError("a bug in pricing")
+    _unsettled_then_settled_by_the_task(app, client, db_session, sent, monkeypatch,
+                                        "broken@example.com", broken)
+
+
+def test_a_settlement_the_database_refuses_undoes_only_the_settlement(
+        app, client, db_session, sent, monkeypatch):
+    # A capture above the hold breaks the jobs table's cost_within_hold check inside the
+    # final statement: the whole call rolls back, and the job is ended again unsettled.
+    def over_the_hold(catalog, job):
+        return settlement.Quote(accounts.Settlement(job.hold_amount + 1, -1), 0)
+    _unsettled_then_settled_by_the_task(app, client, db_session, sent, monkeypatch,
+                                        "refused@example.com", over_the_hold)

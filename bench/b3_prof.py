@@ -1,0 +1,155 @@
+"""B3: jobs completed per second through the whole pipeline / no-op Celery tasks per second,
+at the same worker concurrency (4). Goal >= 0.4.
+
+The pipeline: claim, an llm-4090 call to the provider emulator (0 ms latency), record the
+attempt, finish, settle on the ledger, and a signed webhook to a local receiver; a job counts
+when its webhook is delivered. The baseline: a task that only increments a Redis counter.
+Each round queues N messages while the worker consumes an idle queue, then lets it consume
+and times from the first item done to the N-th. Not from the moment the queue is opened: a
+worker polls a queue it was just given only once its blocking read of the idle one returns
+(kombu's Redis transport waits up to 1 s), a random wait longer than a whole no-op round.
+"""
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import redis
+from sqlalchemy import create_engine, text
+
+from common import NO_RATE_LIMITS, fresh_database, make_app, report
+
+ROOT = Path(__file__).resolve().parent.parent
+N, CONCURRENCY = int(os.environ.get("B3_JOBS", "150")), 4
+LLM = {"service": "llm-4090", "input": {"prompt": "hi", "max_tokens": 8}}
+
+
+class Receiver(BaseHTTPRequestHandler):
+    def do_POST(self):  # noqa: N802 (http.server's naming)
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def start_worker(app_module: str, name: str, env: dict) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", app_module, "worker", "-Q", f"idle-{name}",
+         "-n", f"{name}@%h", "--concurrency", str(CONCURRENCY), "--prefetch-multiplier", "1",
+         "--without-gossip", "--without-mingle", "--loglevel", "ERROR"],
+        cwd=ROOT if app_module.startswith("workers") else ROOT / "bench",
+        env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def consume(celery, name: str, queues: list[str], start: bool) -> None:
+    destination = [f"{name}@{socket.gethostname()}"]
+    for queue in queues:
+        if start:
+            celery.control.add_consumer(queue, destination=destination, reply=True)
+        else:
+            celery.control.cancel_consumer(queue, destination=destination, reply=True)
+
+
+def timed(celery, name, queues, done):
+    import cpu; a = cpu.snap(); r = _timed(celery, name, queues, done); cpu.diff(a, cpu.snap(), N); print(name, r); return r
+
+def _timed(celery, name, queues, done):
+    """Open the queues to the worker; items per second from the first done to the N-th."""
+    consume(celery, name, queues, True)
+    while done() < 1:
+        time.sleep(0.001)
+    started = time.perf_counter()
+    while done() < N:
+        time.sleep(0.01)
+    elapsed = time.perf_counter() - started
+    consume(celery, name, queues, False)
+    return (N - 1) / elapsed
+
+
+def main() -> None:
+    from providers.emulator import Emulator
+
+    url, drop = fresh_database()
+    broker = urlsplit(os.environ["REDIS_URL"])._replace(path="/6").geturl()  # its own database
+    redis.Redis.from_url(broker).flushdb()
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    with Emulator() as emulator:
+        env = {**emulator.env(), "DATABASE_URL": url, "REDIS_URL": broker,
+               "CELERY_BROKER_URL": broker, "GPUBRIDGE_ALLOW_PRIVATE_URLS": "true",
+               **NO_RATE_LIMITS}
+        os.environ.update(env)
+        app = make_app(url, REDIS_URL=broker, CELERY_BROKER_URL=broker)
+        pipe, noop = start_worker(os.environ.get("B3_APP", "workers.celery_app"), "pipe", env), \
+            start_worker("noop_app", "noop", env)
+        try:
+            run(app, url, f"http://127.0.0.1:{receiver.server_address[1]}/hook", broker)
+        finally:
+            for process in (pipe, noop):
+                process.terminate()
+                process.wait()
+            drop()
+
+
+def run(app, url: str, hook: str, broker: str) -> None:
+    client, celery = app.test_client(), app.extensions["celery"]
+    key = client.post("/account/register", json={"email": "b3@example.com"}).get_json()
+    with app.app_context():
+        from app.extensions import db
+        from billing import accounts
+        accounts.grant(db.session, 1, 10**12, "bench", "bench credit")
+        db.session.execute(text("UPDATE accounts SET daily_limit = 10^15"))
+        db.session.commit()
+    engine, counter = create_engine(url), redis.Redis.from_url(broker)
+    headers = {"Authorization": f"Bearer {key['api_key']}"}
+    wait_ready(celery, ["pipe", "noop"])
+
+    def pipeline_round() -> float:
+        with engine.begin() as conn:
+            base = conn.execute(text("SELECT COALESCE(max(id), 0) FROM webhook_deliveries")
+                                ).scalar()
+        for _ in range(N):
+            client.post("/run", json={**LLM, "webhook_url": hook}, headers=headers)
+
+        def delivered() -> int:
+            # Only this round's rows, through the primary key: a count over the whole
+            # table, a hundred times a second, took CPU from the pipeline it measures.
+            with engine.begin() as conn:
+                return conn.execute(text("SELECT count(*) FROM webhook_deliveries "
+                                         "WHERE id > :base AND status = 'delivered'"),
+                                    {"base": base}).scalar()
+        return timed(celery, "pipe", ["text", "billing", "webhooks"], delivered)
+
+    def noop_round() -> float:
+        counter.set("bench:noop:done", 0)
+        for _ in range(N):
+            celery.send_task("bench.noop", queue="bench-noop")
+        return timed(celery, "noop", ["bench-noop"], lambda: int(counter.get("bench:noop:done")))
+
+    pipeline_round(), noop_round()  # warm-up: workers load code and connections
+    rounds = int(os.environ.get("BENCH_ROUNDS", "5"))
+    pairs = [(pipeline_round(), noop_round()) for _ in range(rounds)]
+    report("B3", "pipeline jobs/s / no-op tasks/s", [p / n for p, n in pairs], ">= 0.4")
+    print(f"B3: pipeline {sorted(p for p, _ in pairs)[rounds // 2]:.1f} jobs/s, "
+          f"no-op {sorted(n for _, n in pairs)[rounds // 2]:.1f} tasks/s")
+
+
+def wait_ready(celery, names: list[str]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        replies = celery.control.ping(timeout=0.5) or []
+        seen = {next(iter(reply)).split("@")[0] for reply in replies}
+        if set(names) <= seen:
+            return
+    raise RuntimeError("bench workers did not start")
+
+
+if __name__ == "__main__":
+    main()

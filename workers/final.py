@@ -1,0 +1,119 @@
+"""A job's final statement: its status, last attempt, files and settlement in one SQL call.
+
+`finish_job` (migration 0010) runs on an autocommit connection and is atomic by itself. The
+job's row and its attempts, which the final webhook and the budget alerts need, are read in
+the same round trip: psycopg's pipeline sends the three statements before reading any answer.
+
+The settlement is priced here, before the call, from what the claim returned. Should pricing
+or the settling part of the call fail (a pricing bug, a constraint), the job still ends: the
+call is made again without the settlement, and the settle task settles the job later.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from types import SimpleNamespace
+
+from psycopg.rows import namedtuple_row
+from sqlalchemy.engine import Engine
+
+from app.catalog import Catalog
+from app.dbpool import autocommit
+from billing import settlement
+from providers.router import Attempt
+
+log = logging.getLogger(__name__)
+
+_FINISH_JOB = (
+    "SELECT finished, auto_topup_id FROM finish_job(%(id)s, %(delivery)s, %(status)s, "
+    "%(output)s::jsonb, %(error)s::jsonb, %(usage)s::jsonb, %(attempts)s::jsonb, "
+    "%(tokens)s::text[], %(types)s::text[], %(data)s::bytea[], %(captured)s, %(refunded)s, "
+    "%(discount)s)")
+_ENDED_JOB = (
+    "SELECT j.*, a.alert_webhook_url IS NOT NULL AS alerts FROM jobs j "
+    "JOIN accounts a ON a.id = j.account_id WHERE j.id = %(id)s")
+_ATTEMPTS = (
+    "SELECT backend, outcome, error, error_class, seconds FROM job_attempts "
+    "WHERE job_id = %(id)s ORDER BY id")
+
+
+@dataclass(frozen=True)
+class Ending:
+    """What a delivery ends its job with (JSON-able values, or None)."""
+
+    status: str
+    output: object = None
+    error: dict | None = None
+    usage: dict | None = None
+    files: tuple = ()  # (token, content type, bytes) of each file the job produced
+
+
+@dataclass(frozen=True)
+class Final:
+    """The job as its final statement left it."""
+
+    status: str
+    settled: bool
+    auto_topup_id: int | None  # an auto top-up the settlement armed, to be sent
+    job: object  # its row, with `alerts`: whether the account has budget alerts
+    attempts: list  # its job_attempts rows, oldest first
+
+
+def write(engine: Engine, claimed, ending: Ending, attempts: list[Attempt],
+          catalog: Catalog | None = None) -> Final | None:
+    """End the claimed job (settled too, given the catalog to price it); None if another
+    delivery took it over, in which case only the attempts are written."""
+    quote = _quote(catalog, claimed, ending) if catalog is not None else None
+    if quote is not None:
+        try:
+            return _call(engine, claimed, ending, attempts, quote)
+        except Exception:  # the job ends all the same; the settle task settles it
+            log.exception("settling job %s with its final status failed", claimed.job_id)
+    return _call(engine, claimed, ending, attempts, None)
+
+
+def _quote(catalog: Catalog, claimed, ending: Ending) -> settlement.Quote | None:
+    ended = SimpleNamespace(service=claimed.service, model=claimed.model, status=ending.status,
+                            usage=ending.usage, hold_amount=claimed.hold_amount,
+                            discount_percent=claimed.discount_percent)
+    try:
+        return settlement.quote(catalog, ended)
+    except Exception:
+        log.exception("pricing job %s failed", claimed.job_id)
+        return None
+
+
+def _call(engine: Engine, claimed, ending: Ending, attempts: list[Attempt],
+          quote: settlement.Quote | None) -> Final | None:
+    params = _params(claimed, ending, attempts, quote)
+    with autocommit(engine) as connection:
+        # Not prepared: a statement that a failed pipeline skipped would be taken for prepared.
+        with connection.pipeline():
+            ended = connection.execute(_FINISH_JOB, params, prepare=False)
+            job = connection.cursor(row_factory=namedtuple_row).execute(
+                _ENDED_JOB, params, prepare=False)
+            tried = connection.cursor(row_factory=namedtuple_row).execute(
+                _ATTEMPTS, params, prepare=False)
+        finished, armed = ended.fetchone()
+        if not finished:
+            return None
+        return Final(ending.status, quote is not None, armed, job.fetchone(), tried.fetchall())
+
+
+def _params(claimed, ending: Ending, attempts: list[Attempt],
+            quote: settlement.Quote | None) -> dict:
+    def jsonb(value):
+        return None if value is None else json.dumps(value)
+    settled = {"captured": quote.split.captured, "refunded": quote.split.refunded,
+               "discount": quote.discount} if quote is not None else \
+        {"captured": None, "refunded": None, "discount": None}
+    return {
+        "id": claimed.job_id, "delivery": claimed.delivery, "status": ending.status,
+        "output": jsonb(ending.output), "error": jsonb(ending.error),
+        "usage": jsonb(ending.usage),
+        "attempts": json.dumps([asdict(attempt) for attempt in attempts]),
+        "tokens": [file[0] for file in ending.files],
+        "types": [file[1] for file in ending.files],
+        "data": [file[2] for file in ending.files], **settled}
+
