@@ -5,8 +5,8 @@ attempt, the cost on the row, the money, the auto top-up check. `finish_job` mak
 call on an autocommit connection, atomic by itself. The price is decided by the worker
 before the call (billing.settlement.quote), from what the claim returned.
 
-`settle_job` is the settlement half, also called by the billing worker's settle task, and
-`arm_auto_topup` the auto top-up check both use.
+`settle_job` settles a job left final but unsettled (the billing worker's settle task), and
+`arm_auto_topup` is the auto top-up check both use.
 
 Revision ID: 0010
 Revises: 0009
@@ -64,7 +64,9 @@ END $$ LANGUAGE plpgsql;
 
 # The attempts are kept even when another delivery took the job over: the provider was
 # called. The files and the settlement belong to the delivery that made the job final.
-# p_captured NULL: end the job unsettled (the settle task settles it later).
+# p_captured NULL: end the job unsettled (the settle task settles it later). The settled
+# columns are written by the final UPDATE itself, as settle_job would write them: one new
+# version of the row, not two.
 FINISH_JOB = """
 CREATE FUNCTION finish_job(p_job uuid, p_delivery integer, p_status text, p_output jsonb,
                            p_error jsonb, p_usage jsonb, p_attempts jsonb,
@@ -79,7 +81,10 @@ BEGIN
     FROM jsonb_to_recordset(p_attempts)
          AS a(backend text, outcome text, error text, error_class text, seconds float8);
     UPDATE jobs SET status = p_status, output = p_output, error = p_error, usage = p_usage,
-                    finished_at = now(), updated_at = now(), lease_expires_at = NULL
+                    finished_at = now(), updated_at = now(), lease_expires_at = NULL,
+                    actual_cost = p_captured, refunded_amount = p_refunded,
+                    discount_amount = p_discount,
+                    settled_at = CASE WHEN p_captured IS NOT NULL THEN now() END
     WHERE id = p_job AND status = 'running' AND deliveries = p_delivery
     RETURNING account_id INTO owner;
     finished := FOUND;
@@ -90,7 +95,8 @@ BEGIN
     SELECT f.token, p_job, f.content_type, f.data
     FROM unnest(p_file_tokens, p_file_types, p_file_data) AS f(token, content_type, data);
     IF p_captured IS NOT NULL THEN
-        auto_topup_id := settle_job(p_job, owner, p_captured, p_refunded, p_discount);
+        PERFORM settle_money(owner, p_job, p_captured, p_refunded);
+        auto_topup_id := arm_auto_topup(owner);
     END IF;
 END $$ LANGUAGE plpgsql;
 """

@@ -9,8 +9,10 @@ from sqlalchemy import text
 from app.catalog import load_catalog
 from billing import auto_topup, ledger
 from billing.settlement import settle_job
+from providers.base import Result, Usage
 from tests.helpers import auth, data, register
 from tests.stripe_double import completed_event, sign
+from workers.tasks import run_job
 
 from .conftest import LLM, concurrently, count
 
@@ -82,6 +84,45 @@ def test_top_up_with_bonus_then_hold_settle_with_discount_and_refund(app, client
     assert ledger.balance(db_session, acct) == 115_000_000 - 2_850
     assert ledger.balance(db_session, acct, "held") == 0
     assert ledger.balance(db_session, acct, "spent") == 2_850
+    assert ledger.check(db_session) == []
+
+
+class Used3000Tokens:
+    """The groq backend, answering with the usage of the story above."""
+
+    def availability(self, task):
+        return None
+
+    def run(self, call):
+        return Result(output={"text": "ok"}, usage=Usage(
+            input_tokens=1, output_tokens=3000, compute_seconds=0.5, outputs=1))
+
+
+def test_the_worker_settles_the_same_story_in_its_final_statement_and_arms_auto_top_up(
+        app, client, db_session, stripe_double, monkeypatch):
+    key = register(client, "worker-story@example.com")
+    acct = _owner(db_session, "worker-story@example.com")
+    _top_up(client, stripe_double, key, {"package": "credits_100"}, "evt_worker_story")
+    assert client.post("/account/auto-topup", json={"threshold": 200, "amount": 25},
+                       headers=auth(key)).status_code == 200
+    monkeypatch.setitem(app.extensions["backends"], "groq", Used3000Tokens())
+    sent = []
+    monkeypatch.setattr(app.extensions["celery"], "send_task",
+                        lambda name, args=None, **kw: sent.append((name, args)))
+    job = {**LLM, "input": {"prompt": "hi", "max_tokens": 8192}}
+    accepted = data(client.post("/run", json=job, headers=auth(key)))
+    assert run_job(accepted["job_id"]) == "completed"
+    # The numbers of the story above, written by the job's final statement, not the task.
+    row = db_session.execute(text(
+        "SELECT actual_cost, refunded_amount, discount_amount, settled_at = finished_at AS "
+        "together FROM jobs WHERE id = :id"), {"id": uuid.UUID(accepted["job_id"])}).one()
+    assert tuple(row) == (2_850, 3_299, 150, True)
+    assert ledger.balance(db_session, acct) == 115_000_000 - 2_850
+    assert ledger.balance(db_session, acct, "spent") == 2_850
+    # $114.99715 is under the $200 threshold: the statement armed one charge, sent to billing.
+    armed = db_session.execute(text("SELECT id FROM auto_topups WHERE account_id = :a"),
+                               {"a": acct}).scalars().all()
+    assert len(armed) == 1 and ("workers.auto_topup", [armed[0]]) in sent
     assert ledger.check(db_session) == []
 
 
