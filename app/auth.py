@@ -13,10 +13,9 @@ from .extensions import db
 from .models import Account, ApiKey
 
 KEY_PREFIX = "gpub_"
-# The one rule of a valid key, in plain SQL: POST /run runs it on a bare driver connection.
-KEY_OWNER = ("SELECT accounts.id, accounts.lifetime_topups FROM api_keys "
-             "JOIN accounts ON accounts.id = api_keys.account_id "
-             "WHERE api_keys.key_hash = %s AND api_keys.revoked_at IS NULL")
+# The one rule of a valid key is the SQL function key_owner (migration 0011), which POST
+# /run's submit_job also calls. Run on a bare driver connection.
+KEY_OWNER = "SELECT id, lifetime_topups FROM key_owner(%s)"
 
 
 @dataclass(frozen=True)
@@ -44,17 +43,26 @@ def bearer_token() -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def key_owner(connection) -> KeyOwner:
-    """The owner of the request's bearer key, read on `connection` (a psycopg connection);
-    401 in the shared shape when there is no key or it is not valid."""
+def request_key() -> str:
+    """The request's bearer key; 401 in the shared shape when none was sent."""
     token = bearer_token()
     if token is None:
         raise ApiError(401, "missing_api_key", "No API key was sent.",
                        "Send Authorization: Bearer gpub_... (POST /account/register gives one).")
-    row = connection.execute(KEY_OWNER, (hash_key(token),)).fetchone()
+    return token
+
+
+def invalid_key() -> ApiError:
+    return ApiError(401, "invalid_api_key", "The API key is not valid.",
+                    "Check the key, or register for a new one at POST /account/register.")
+
+
+def key_owner(connection) -> KeyOwner:
+    """The owner of the request's bearer key, read on `connection` (a psycopg connection);
+    401 in the shared shape when there is no key or it is not valid."""
+    row = connection.execute(KEY_OWNER, (hash_key(request_key()),)).fetchone()
     if row is None:
-        raise ApiError(401, "invalid_api_key", "The API key is not valid.",
-                       "Check the key, or register for a new one at POST /account/register.")
+        raise invalid_key()
     return KeyOwner(*row)
 
 

@@ -19,7 +19,7 @@ from providers.media import UrlPolicy, check_url
 from providers.router import candidates
 
 from . import idempotency, schemas
-from .auth import key_owner
+from .auth import hash_key, invalid_key, key_owner, request_key
 from .catalog import Catalog, Service
 from .dbpool import autocommit, in_session
 from .errors import ApiError
@@ -164,19 +164,59 @@ def submit_job(catalog: Catalog, backends: dict, account_id: int, body,
 
 def submit_now(catalog: Catalog, backends: dict, read_body: Callable[[], object],
                priority: str | None = None, lifecycle: dict | None = None) -> Submitted:
-    """POST /run without an Idempotency-Key: authenticate and write the job with one
-    statement each on an autocommit connection (dbpool.autocommit), then send it. The job's
-    statement is atomic by itself, so there is no transaction to open or commit.
-    `read_body` is called after authentication: a bad key is a 401 whatever the body."""
+    """POST /run without an Idempotency-Key: validate and price the request, then check the
+    key and write the job in one statement on an autocommit connection (the SQL function
+    submit_job: no transaction to open or commit), then send it. A bad key is a 401
+    whatever the body: a request that fails validation has its key checked first."""
+    token = request_key()
+    try:
+        prepared = prepare_job(catalog, backends, read_body(), priority)
+    except ApiError:
+        with autocommit(db.engine) as connection:
+            key_owner(connection)
+        raise
     try:
         with autocommit(db.engine) as connection:
-            owner = key_owner(connection)
-            job = _write_job(connection, catalog, backends, owner.id, owner.lifetime_topups,
-                             read_body(), priority, lifecycle)
+            job = _submit(connection, prepared, hash_key(token), lifecycle)
     except _Refused as exc:
         raise _refusal(exc) from None
     send_job(job)  # with the connection back in the pool
     return Submitted(response=accepted_body(job), job=job)
+
+
+# Migration 0011: the key's owner, the price of its discount tier and create_job in one call.
+SUBMIT_JOB = ("SELECT account_id, cost, discount_percent, accepted FROM submit_job("
+              "%s, %s, %s, %s, %s, %s, %s, %s, %s::bigint[], %s::bigint[], %s::smallint[], "
+              "%s, %s)")
+_THRESHOLDS = [tier.threshold for tier in discounts.TIERS]
+_PERCENTS = [tier.percent for tier in discounts.TIERS]
+
+
+def _submit(connection, prepared: Prepared, key_hash: str, lifecycle: dict | None) -> NewJob:
+    """submit_job on `connection`: the job written for the key's owner, at the price of the
+    owner's discount tier; 401 for a bad key, _Refused when the money is refused."""
+    job_id = uuid.uuid4()
+    job_id_var.set(str(job_id))  # every later log line of this request names the job
+    prices = [discounts.apply(prepared.cost, percent) for percent in _PERCENTS]
+    try:
+        row = connection.execute(SUBMIT_JOB, (
+            key_hash, job_id, prepared.service.key, prepared.service.family, prepared.model,
+            Jsonb(prepared.data), prepared.webhook_url, prepared.priority, _THRESHOLDS, prices,
+            _PERCENTS, _events(prepared), (lifecycle or {}).get("cancel_after"))).fetchone()
+    except psycopg.Error as exc:
+        if not ledger.is_insufficient(exc):
+            raise
+        owner = key_owner(connection)  # what the refusal names; the statement wrote nothing
+        percent = discounts.tier_for(owner.lifetime_topups).percent
+        raise _Refused(owner.id, discounts.apply(prepared.cost, percent), over_limit=False) \
+            from None
+    if row[0] is None:
+        raise invalid_key()
+    account_id, cost, percent, accepted = row
+    if not accepted:
+        raise _Refused(account_id, cost, over_limit=True)
+    return NewJob(job_id, prepared.service.key, prepared.service.family, prepared.model, cost,
+                  percent)
 
 
 @dataclass(frozen=True)
@@ -222,13 +262,11 @@ def _write_job(connection, catalog: Catalog, backends: dict, account_id: int,
     job = NewJob(uuid.uuid4(), prepared.service.key, prepared.service.family, prepared.model,
                  discounts.apply(prepared.cost, percent), percent)
     job_id_var.set(str(job.id))  # every later log line of this request names the job
-    events = prepared.webhook_events
     try:
         fits = connection.execute(CREATE_JOB, (
             job.id, account_id, job.service, job.family, job.model, Jsonb(prepared.data),
             prepared.webhook_url, prepared.priority, job.estimated_cost, percent,
-            None if events is None else Jsonb(events),  # SQL NULL, not JSON null
-            (lifecycle or {}).get("cancel_after"))).fetchone()[0]
+            _events(prepared), (lifecycle or {}).get("cancel_after"))).fetchone()[0]
     except psycopg.Error as exc:
         if ledger.is_insufficient(exc):
             raise _Refused(account_id, job.estimated_cost, over_limit=False) from None
@@ -236,6 +274,11 @@ def _write_job(connection, catalog: Catalog, backends: dict, account_id: int,
     if not fits:
         raise _Refused(account_id, job.estimated_cost, over_limit=True)
     return job
+
+
+def _events(prepared: Prepared) -> Jsonb | None:
+    events = prepared.webhook_events
+    return None if events is None else Jsonb(events)  # SQL NULL, not JSON null
 
 
 def send_job(job: NewJob | Job) -> None:

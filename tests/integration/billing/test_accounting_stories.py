@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import text
 
 from app.catalog import load_catalog
-from billing import auto_topup, ledger
+from billing import accounts, auto_topup, discounts, ledger
 from billing.settlement import settle_job
 from providers.base import Result, Usage
 from tests.helpers import auth, data, register
@@ -200,3 +200,40 @@ def test_a_declined_card_is_not_retried_per_job_until_reconfigured(app, client, 
     assert len(stripe_double.payment_intents_created()) == 1
     client.post("/account/auto-topup", json={"threshold": 20, "amount": 25}, headers=auth(key))
     assert _jobs_settling_at_once(app, client, db_session, key, 1)[0].auto_topup_id is not None
+
+
+@pytest.mark.parametrize("lifetime", [0, 99_999_999, 100_000_000, 499_999_999, 500_000_000,
+                                      999_999_999, 1_000_000_000, 10**13])
+def test_post_run_holds_the_price_of_the_tier_the_account_has_reached(
+        app, client, db_session, fake_backend, lifetime):
+    # The database picks the tier inside POST /run's one statement; it must be the tier
+    # billing.discounts.tier_for names, on both sides of every threshold.
+    key = register(client, f"tier{lifetime}@example.com")
+    acct = _owner(db_session, f"tier{lifetime}@example.com")
+    db_session.execute(text("UPDATE accounts SET lifetime_topups = :l WHERE id = :a"),
+                       {"l": lifetime, "a": acct})
+    db_session.commit()
+    accounts.grant(db_session, acct, 1_000_000, f"tier-{lifetime}", "test credit")
+    db_session.commit()
+    job = {**LLM, "input": {"prompt": "hi", "max_tokens": 8192}}  # list estimate 6473
+    accepted = data(client.post("/run", json=job, headers=auth(key)))
+    percent = discounts.tier_for(lifetime).percent
+    held = discounts.apply(6_473, percent)
+    assert accepted["discount_percent"] == percent
+    assert accepted["estimated_cost_usd"] == Decimal(held) / 1_000_000
+    assert ledger.balance(db_session, acct, "held") == held
+
+
+def test_a_402_names_the_price_after_the_accounts_discount(app, client, db_session,
+                                                          fake_backend):
+    key = register(client, "short-bronze@example.com")
+    acct = _owner(db_session, "short-bronze@example.com")
+    db_session.execute(text("UPDATE accounts SET lifetime_topups = 100000000 WHERE id = :a"),
+                       {"a": acct})
+    db_session.commit()
+    job = {**LLM, "input": {"prompt": "hi", "max_tokens": 8192}}  # list estimate 6473
+    response = client.post("/run", json=job, headers=auth(key))
+    body = data(response)
+    assert (response.status_code, body["code"]) == (402, "insufficient_credits")
+    assert (body["required_usd"], body["balance_usd"]) == (Decimal("0.006149"), 0)
+    assert count(db_session, "jobs") == 0 and count(db_session, "ledger_transactions") == 0
