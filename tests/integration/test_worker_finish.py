@@ -1,5 +1,5 @@
-"""A job's end in the worker that ran it: settled in the transaction of its final status, its
-final webhook's first attempt made there, retries and failures handed to the other queues.
+"""A job's end in the worker that ran it: settled in its final statement, its final webhook's
+first attempt made there, retries and failures handed to the other queues.
 
 The task runs in this process (no billing or webhooks worker): the messages it would send are
 recorded instead, so each test sees exactly what was left to the other queues.
@@ -9,10 +9,14 @@ import uuid
 import pytest
 from sqlalchemy import text
 
+from app.catalog import load_catalog
+from app.extensions import db
 from billing import accounts, ledger, settlement
 from providers.base import Result, Usage
+from providers.router import Attempt
 from tests.helpers import auth, grant, register
 from tests.receiver import Receiver
+from workers import execute, final
 from workers.tasks import run_job, settle_job
 
 LLM = {"service": "llm-4090", "input": {"prompt": "hi"}}
@@ -142,3 +146,31 @@ def test_a_settlement_the_database_refuses_undoes_only_the_settlement(
         return settlement.Quote(accounts.Settlement(job.hold_amount + 1, -1), 0)
     _unsettled_then_settled_by_the_task(app, client, db_session, sent, monkeypatch,
                                         "refused@example.com", over_the_hold)
+
+
+def test_a_delivery_whose_job_was_taken_over_keeps_its_attempt_and_writes_nothing_else(
+        app, client, db_session, sent):
+    with Receiver() as receiver:
+        job_id = _submit(app, client, "taken@example.com", receiver.url)
+    first = execute.claim(db_session, uuid.UUID(job_id), 300, 3)
+    # Its lease ran out and another delivery claimed the job meanwhile.
+    db_session.execute(text("UPDATE jobs SET deliveries = deliveries + 1 WHERE id = :id"),
+                       {"id": uuid.UUID(job_id)})
+    db_session.commit()
+    ending = final.Ending("completed", output={"audio_url": "file:a"},
+                          usage={"input_tokens": 1, "output_tokens": 1},
+                          files=(("t" * 43, "audio/wav", b"RIFF"),))
+    attempt = Attempt("groq", "ok", None, 0.01)
+    assert final.write(db.engine, first, ending, [attempt], load_catalog()) is None
+    job = _job(db_session, job_id)
+    assert (job.status, job.settled_at, job.actual_cost) == ("running", None, None)
+    attempts = db_session.execute(text(
+        "SELECT delivery, backend, outcome FROM job_attempts WHERE job_id = :id"),
+        {"id": uuid.UUID(job_id)}).all()
+    assert [tuple(a) for a in attempts] == [(first.delivery, "groq", "ok")]  # it was called
+    files = db_session.execute(text("SELECT count(*) FROM stored_files WHERE job_id = :id"),
+                               {"id": uuid.UUID(job_id)}).scalar()
+    captures = db_session.execute(text(
+        "SELECT count(*) FROM ledger_transactions WHERE job_id = :id AND kind <> 'hold'"),
+        {"id": uuid.UUID(job_id)}).scalar()
+    assert (files, captures) == (0, 0)
