@@ -44,8 +44,8 @@ def replace_dead_connections(engine: Engine) -> None:
 def autocommit(engine: Engine) -> Iterator:
     """A pooled connection in autocommit mode, as the bare psycopg connection.
 
-    For work where every statement stands alone (POST /run's key lookup and its one-call job
-    write): it pays no BEGIN or COMMIT round trip, and none of the bookkeeping of an
+    For work where every statement stands alone (POST /run's one-call job write, the
+    worker's claim and its final statement): it pays no BEGIN or COMMIT round trip, and none of the bookkeeping of an
     SQLAlchemy Connection. The pool's checkout check still runs; the connection goes back
     with autocommit off, as the pool lent it (setting it sends nothing to the server)."""
     pooled = engine.raw_connection()
