@@ -43,7 +43,10 @@ def split(held_amount: int, cost: int) -> Settlement:
 def settle(session: Session, account_id: int, job_id: uuid.UUID, held_amount: int,
            cost: int) -> Settlement:
     """Capture `cost` (capped at the hold) as spent, refund the rest and take the refund off
-    the day's spend, once per job, in the caller's transaction and one round trip."""
+    the day's spend, once per job, in the caller's transaction and one round trip.
+
+    The ledger's own entry to `settle_money`, for its tests; a job is settled through the SQL
+    functions `finish_job` (the worker) and `settle_job` (the settle task), which call it."""
     result = split(held_amount, cost)
     ledger.settle(session, account_id, job_id, result.captured, result.refunded)
     return result
