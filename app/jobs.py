@@ -184,8 +184,9 @@ def submit_now(catalog: Catalog, backends: dict, read_body: Callable[[], object]
     return Submitted(response=accepted_body(job), job=job)
 
 
-# Migration 0011: the key's owner, the price of its discount tier and create_job in one call.
-SUBMIT_JOB = ("SELECT account_id, cost, discount_percent, accepted FROM submit_job("
+# Migrations 0011 and 0012: the key's owner, the price of its discount tier and create_job
+# in one call.
+SUBMIT_JOB = ("SELECT account_id, cost, discount_percent FROM submit_job("
               "%s, %s, %s, %s, %s, %s, %s, %s, %s::bigint[], %s::bigint[], %s::smallint[], "
               "%s, %s)")
 _THRESHOLDS = [tier.threshold for tier in discounts.TIERS]
@@ -204,19 +205,22 @@ def _submit(connection, prepared: Prepared, key_hash: str, lifecycle: dict | Non
             Jsonb(prepared.data), prepared.webhook_url, prepared.priority, _THRESHOLDS, prices,
             _PERCENTS, _events(prepared), (lifecycle or {}).get("cancel_after"))).fetchone()
     except psycopg.Error as exc:
-        if not ledger.is_insufficient(exc):
+        if not _refused(exc):
             raise
         owner = key_owner(connection)  # what the refusal names; the statement wrote nothing
         percent = discounts.tier_for(owner.lifetime_topups).percent
-        raise _Refused(owner.id, discounts.apply(prepared.cost, percent), over_limit=False) \
-            from None
+        raise _Refused(owner.id, discounts.apply(prepared.cost, percent),
+                       ledger.is_over_limit(exc)) from None
     if row[0] is None:
         raise invalid_key()
-    account_id, cost, percent, accepted = row
-    if not accepted:
-        raise _Refused(account_id, cost, over_limit=True)
+    account_id, cost, percent = row
     return NewJob(job_id, prepared.service.key, prepared.service.family, prepared.model, cost,
                   percent)
+
+
+def _refused(exc: psycopg.Error) -> bool:
+    """create_job refused the money: short of credit (GB402) or over the day's limit (GB429)."""
+    return ledger.is_insufficient(exc) or ledger.is_over_limit(exc)
 
 
 @dataclass(frozen=True)
@@ -247,8 +251,8 @@ def prepare_job(catalog: Catalog, backends: dict, body, priority: str | None = N
                     request.get("webhook_events"))
 
 
-# The SQL function of migration 0008: the job row, its count against the day's limit and
-# its hold, all or nothing; false when the limit refuses it.
+# The SQL function of migrations 0008 and 0012: the job row, its count against the day's
+# limit and its hold, all or nothing; a refusal raises and writes nothing.
 CREATE_JOB = "SELECT create_job(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::smallint, %s, %s)"
 
 
@@ -263,16 +267,14 @@ def _write_job(connection, catalog: Catalog, backends: dict, account_id: int,
                  discounts.apply(prepared.cost, percent), percent)
     job_id_var.set(str(job.id))  # every later log line of this request names the job
     try:
-        fits = connection.execute(CREATE_JOB, (
+        connection.execute(CREATE_JOB, (
             job.id, account_id, job.service, job.family, job.model, Jsonb(prepared.data),
             prepared.webhook_url, prepared.priority, job.estimated_cost, percent,
-            _events(prepared), (lifecycle or {}).get("cancel_after"))).fetchone()[0]
+            _events(prepared), (lifecycle or {}).get("cancel_after")))
     except psycopg.Error as exc:
-        if ledger.is_insufficient(exc):
-            raise _Refused(account_id, job.estimated_cost, over_limit=False) from None
+        if _refused(exc):
+            raise _Refused(account_id, job.estimated_cost, ledger.is_over_limit(exc)) from None
         raise
-    if not fits:
-        raise _Refused(account_id, job.estimated_cost, over_limit=True)
     return job
 
 

@@ -1,13 +1,16 @@
 """B5: holds/s on one hot account / holds/s spread over 1,000 accounts.
 
-Eight threads, each with its own session, submit-style transactions (job row + hold on the
-ledger) for a fixed time. On one account every hold locks the same balance row, so this ratio
-shows what that serialisation costs.
+Eight threads, each with its own autocommit connection, run the statement POST /run writes a
+job with (create_job: the job row, its count against the day's limit and its hold) for a
+fixed time. On one account every job locks the same day's counter and balance rows until it
+commits, so this ratio shows what that serialisation costs.
 """
 import threading
 import time
 import uuid
 
+import psycopg
+from psycopg.types.json import Jsonb
 from sqlalchemy import text
 
 from common import fresh_database, interleave, make_app, report
@@ -22,35 +25,28 @@ def seed(app) -> list[int]:
     from billing import accounts
     with app.app_context():
         ids = db.session.execute(text(
-            "INSERT INTO accounts (email) SELECT 'b' || n || '@example.com' "
-            "FROM generate_series(1, :n) n RETURNING id"), {"n": ACCOUNTS}).scalars().all()
+            "INSERT INTO accounts (email, daily_limit) SELECT 'b' || n || '@example.com', "
+            "10^15 FROM generate_series(1, :n) n RETURNING id"), {"n": ACCOUNTS}).scalars().all()
         for account_id in ids:
             accounts.grant(db.session, account_id, 10**12, f"seed-{account_id}", "bench")
         db.session.commit()
     return list(ids)
 
 
-def one_hold(session, account_id: int) -> None:
-    from app.models import Job
-    from billing import accounts
-    job = Job(id=uuid.uuid4(), account_id=account_id, service="embedding-l4", family="text",
-              input={}, estimated_cost=10_000, hold_amount=10_000)
-    session.add(job)
-    session.flush()
-    accounts.hold(session, account_id, job.id, 10_000)
-    session.commit()
+def one_hold(connection, account_id: int) -> None:
+    from app.jobs import CREATE_JOB
+    connection.execute(CREATE_JOB, (uuid.uuid4(), account_id, "embedding-l4", "text", None,
+                                    Jsonb({"text": "benchmark"}), None, None, 10_000, 0,
+                                    None, None))
 
 
-def holds_per_second(app, pick) -> float:
-    from app.extensions import db
+def holds_per_second(connections: list, pick) -> float:
     done, stop = [0] * THREADS, time.monotonic() + SECONDS
 
     def run(slot: int) -> None:
-        with app.app_context():
-            while time.monotonic() < stop:
-                one_hold(db.session, pick(slot, done[slot]))
-                done[slot] += 1
-            db.session.remove()
+        while time.monotonic() < stop:
+            one_hold(connections[slot], pick(slot, done[slot]))
+            done[slot] += 1
     threads = [threading.Thread(target=run, args=(n,)) for n in range(THREADS)]
     for thread in threads:
         thread.start()
@@ -61,16 +57,20 @@ def holds_per_second(app, pick) -> float:
 
 def main() -> None:
     url, drop = fresh_database()
+    connections = []
     try:
-        app = make_app(url, SQLALCHEMY_ENGINE_OPTIONS={"pool_size": THREADS + 2})
-        ids = seed(app)
+        ids = seed(make_app(url))
+        plain_url = url.replace("postgresql+psycopg://", "postgresql://")
+        connections = [psycopg.connect(plain_url, autocommit=True) for _ in range(THREADS)]
         hot = lambda slot, n: ids[0]  # noqa: E731
         spread = lambda slot, n: ids[(slot * 7919 + n) % ACCOUNTS]  # noqa: E731
-        holds_per_second(app, spread)  # warm-up
-        ratios = interleave(lambda: holds_per_second(app, hot),
-                            lambda: holds_per_second(app, spread))
+        holds_per_second(connections, spread)  # warm-up
+        ratios = interleave(lambda: holds_per_second(connections, hot),
+                            lambda: holds_per_second(connections, spread))
         report("B5", "holds/s on one hot account / spread over 1,000", ratios)
     finally:
+        for connection in connections:
+            connection.close()
         drop()
 
 

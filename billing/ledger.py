@@ -98,10 +98,19 @@ def _posted(session: Session, statement, params: dict) -> bool:
         raise
 
 
+def _sqlstate(exc: Exception) -> str | None:
+    return getattr(getattr(exc, "orig", exc), "sqlstate", None)  # psycopg's, or wrapped
+
+
 def is_insufficient(exc: Exception) -> bool:
     """True for the posting functions' SQLSTATE GB402, raised by psycopg or wrapped by
     SQLAlchemy."""
-    return getattr(getattr(exc, "orig", exc), "sqlstate", None) == "GB402"
+    return _sqlstate(exc) == "GB402"
+
+
+def is_over_limit(exc: Exception) -> bool:
+    """True for create_job's SQLSTATE GB429: the day's limit refused the job."""
+    return _sqlstate(exc) == "GB429"
 
 
 def raise_insufficient(exc: DBAPIError) -> None:
