@@ -184,13 +184,19 @@ def submit_now(catalog: Catalog, backends: dict, read_body: Callable[[], object]
     return Submitted(response=accepted_body(job), job=job)
 
 
+def _sql_array(values) -> str:
+    return "'{" + ",".join(str(int(value)) for value in values) + "}'"
+
+
 # Migrations 0011 and 0012: the key's owner, the price of its discount tier and create_job
-# in one call.
-SUBMIT_JOB = ("SELECT account_id, cost, discount_percent FROM submit_job("
-              "%s, %s, %s, %s, %s, %s, %s, %s, %s::bigint[], %s::bigint[], %s::smallint[], "
-              "%s, %s)")
-_THRESHOLDS = [tier.threshold for tier in discounts.TIERS]
-_PERCENTS = [tier.percent for tier in discounts.TIERS]
+# in one call. The tiers' thresholds and percents are constants of the statement, and the
+# prices scalar parameters: psycopg's list dumper took a third of the call's client CPU.
+SUBMIT_JOB = (
+    "SELECT account_id, cost, discount_percent FROM submit_job("
+    "%s, %s, %s, %s, %s, %s, %s, %s, "
+    f"{_sql_array(tier.threshold for tier in discounts.TIERS)}::bigint[], "
+    f"ARRAY[{', '.join(['%s'] * len(discounts.TIERS))}]::bigint[], "
+    f"{_sql_array(tier.percent for tier in discounts.TIERS)}::smallint[], %s, %s)")
 
 
 def _submit(connection, prepared: Prepared, key_hash: str, lifecycle: dict | None) -> NewJob:
@@ -198,12 +204,12 @@ def _submit(connection, prepared: Prepared, key_hash: str, lifecycle: dict | Non
     owner's discount tier; 401 for a bad key, _Refused when the money is refused."""
     job_id = uuid.uuid4()
     job_id_var.set(str(job_id))  # every later log line of this request names the job
-    prices = [discounts.apply(prepared.cost, percent) for percent in _PERCENTS]
+    prices = [discounts.apply(prepared.cost, tier.percent) for tier in discounts.TIERS]
     try:
         row = connection.execute(SUBMIT_JOB, (
             key_hash, job_id, prepared.service.key, prepared.service.family, prepared.model,
-            Jsonb(prepared.data), prepared.webhook_url, prepared.priority, _THRESHOLDS, prices,
-            _PERCENTS, _events(prepared), (lifecycle or {}).get("cancel_after"))).fetchone()
+            Jsonb(prepared.data), prepared.webhook_url, prepared.priority, *prices,
+            _events(prepared), (lifecycle or {}).get("cancel_after"))).fetchone()
     except psycopg.Error as exc:
         if not _refused(exc):
             raise

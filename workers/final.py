@@ -113,7 +113,14 @@ def _params(claimed, ending: Ending, attempts: list[Attempt],
         "output": jsonb(ending.output), "error": jsonb(ending.error),
         "usage": jsonb(ending.usage),
         "attempts": json.dumps([asdict(attempt) for attempt in attempts]),
-        "tokens": [file[0] for file in ending.files],
-        "types": [file[1] for file in ending.files],
-        "data": [file[2] for file in ending.files], **settled}
+        **_file_arrays(ending.files), **settled}
+
+
+def _file_arrays(files: tuple) -> dict:
+    """The files as three parallel arrays; NULL when there are none (unnest yields no rows
+    either way, and most jobs have no file: psycopg's list dumper costs each call ~15 µs)."""
+    if not files:
+        return {"tokens": None, "types": None, "data": None}
+    return {"tokens": [file[0] for file in files], "types": [file[1] for file in files],
+            "data": [file[2] for file in files]}
 
