@@ -2,10 +2,11 @@
 
 Every job of an account locks the same three rows: the day's counter and the account's
 `available` and `held` balances. Concurrent jobs of one account wait on those locks, which
-are held until the statement commits. `create_job` now writes everything else first (the job
-row, the ledger accounts if new, the hold's transaction and entries) and takes the hot rows
-at the end. On one account, create_job ran at 0.53 to 0.56 times its rate spread over 1,000
-accounts; in this order, at 0.72 to 0.75 (bench/b5_hot_account.py).
+are held until the statement commits. `create_job` now writes the job row and finds (or
+makes) the account's ledger rows before it takes the day's counter, and `ledger_post` writes
+a transaction's entries before it moves the balances. On one account, create_job ran at
+0.53 to 0.58 times its rate spread over 1,000 accounts; in this order, at 0.70 to 0.77
+(bench/b5_hot_account.py).
 
 The job row now comes before the day's limit is checked, so a refusal can no longer just
 return false: it raises SQLSTATE GB429, and the statement writes nothing. create_job returns
