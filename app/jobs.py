@@ -185,6 +185,7 @@ def submit_now(catalog: Catalog, backends: dict, read_body: Callable[[], object]
 
 
 def _sql_array(values) -> str:
+    """An SQL array literal of integers (int() lets only digits into the statement's text)."""
     return "'{" + ",".join(str(int(value)) for value in values) + "}'"
 
 
@@ -216,7 +217,7 @@ def _submit(connection, prepared: Prepared, key_hash: str, lifecycle: dict | Non
         owner = key_owner(connection)  # what the refusal names; the statement wrote nothing
         percent = discounts.tier_for(owner.lifetime_topups).percent
         raise _Refused(owner.id, discounts.apply(prepared.cost, percent),
-                       ledger.is_over_limit(exc)) from None
+                       over_limit=ledger.is_over_limit(exc)) from None
     if row[0] is None:
         raise invalid_key()
     account_id, cost, percent = row
@@ -279,7 +280,8 @@ def _write_job(connection, catalog: Catalog, backends: dict, account_id: int,
             _events(prepared), (lifecycle or {}).get("cancel_after")))
     except psycopg.Error as exc:
         if _refused(exc):
-            raise _Refused(account_id, job.estimated_cost, ledger.is_over_limit(exc)) from None
+            raise _Refused(account_id, job.estimated_cost,
+                           over_limit=ledger.is_over_limit(exc)) from None
         raise
     return job
 

@@ -3,11 +3,12 @@ at the same worker concurrency (4). Goal >= 0.4.
 
 The pipeline: claim, an llm-4090 call to the provider emulator (0 ms latency), record the
 attempt, finish, settle on the ledger, and a signed webhook to a local receiver; a job counts
-when the receiver has its webhook (counted there, so that measuring adds no query). The baseline: a task that only increments a Redis counter.
-Each round queues N messages while the worker consumes an idle queue, then lets it consume
-and times from the first item done to the N-th. Not from the moment the queue is opened: a
-worker polls a queue it was just given only once its blocking read of the idle one returns
-(kombu's Redis transport waits up to 1 s), a random wait longer than a whole no-op round.
+when the receiver has its webhook (counted there, so that measuring adds no query). The
+baseline: a task that only increments a Redis counter. Each round queues N messages while
+the worker consumes an idle queue, then lets it consume and times from the first item done
+to the N-th. Not from the moment the queue is opened: a worker polls a queue it was just
+given only once its blocking read of the idle one returns (kombu's Redis transport waits up
+to 1 s), a random wait longer than a whole no-op round.
 """
 import os
 import socket
