@@ -50,11 +50,27 @@ class BackendHealth:
     def _key(self, backend: str, part: str) -> str:
         return f"{PREFIX}{backend}:{part}"
 
-    def allow(self, backend: str) -> bool:
-        """Whether this worker may call `backend` now (a half-open breaker admits one probe)."""
+    def states(self, backends: list[str]) -> dict[str, tuple]:
+        """Every backend's breaker as `allow` reads it, in one round trip; {} if Redis is
+        down. A job reads its whole chain at once, so that skipping an open breaker costs it
+        no round trip of its own."""
+        pipe = self.redis.pipeline(transaction=False)
+        for backend in backends:
+            pipe.exists(self._key(backend, "open")).get(self._key(backend, "fails"))
         try:
-            is_open, fails = self.redis.pipeline(transaction=False).exists(
-                self._key(backend, "open")).get(self._key(backend, "fails")).execute()
+            found = pipe.execute()
+        except redis_lib.RedisError:
+            return {}
+        pairs = zip(found[0::2], found[1::2])  # (open, fails) of each backend, in order
+        return dict(zip(backends, pairs))
+
+    def allow(self, backend: str, read: tuple | None = None) -> bool:
+        """Whether this worker may call `backend` now (a half-open breaker admits one probe).
+        `read`: the backend's entry of `states`, when nothing has happened since."""
+        try:
+            is_open, fails = read if read is not None else self.redis.pipeline(
+                transaction=False).exists(self._key(backend, "open")).get(
+                self._key(backend, "fails")).execute()
             if is_open:
                 return False
             if int(fails or 0) < self.policy.threshold:

@@ -1,13 +1,14 @@
 """Walks a service's backend chain: retry the same backend with backoff, then fail over.
 
 The chain is ordered by the job's priority (`order`), each backend is asked of its circuit
-breaker before a call (`BackendHealth.allow`), and every call's outcome feeds the breaker and the
-latency average. Calls are strictly sequential: a job never runs on two backends at once.
+breaker before a call (`BackendHealth.allow`, from one read of the whole chain's breakers
+until a call has taken time), and every call's outcome feeds the breaker and the latency
+average. Calls are strictly sequential: a job never runs on two backends at once.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from app.catalog import BackendStep, Service
@@ -93,7 +94,8 @@ def _call(service: Service, step: BackendStep, data: dict, model: str | None,
 class _NoHealth:
     """Health when none is shared: every backend allowed, nothing remembered."""
 
-    def allow(self, backend): return True
+    def states(self, backends): return {}
+    def allow(self, backend, read=None): return True
     def succeeded(self, backend, seconds): pass
     def failed(self, backend): pass
     def latencies(self): return {}
@@ -106,12 +108,14 @@ def run_chain(service: Service, data: dict, model: str | None, backends: dict,
               ) -> tuple[Result, BackendStep]:
     """Run the job on the first backend that succeeds; raise ChainFailed otherwise, or
     CallCancelled when `should_stop` made an adapter cancel its run."""
-    walk = _Walk(service, data, model, record, policy, sleep, health or _NoHealth(),
-                 should_stop)
-    last_error = "no backend is available for this service"
+    health = health or _NoHealth()
     # Only `fast` orders by latency: other priorities need no read of the shared averages.
-    latencies = walk.health.latencies() if priority == "fast" else {}
-    for step, backend in candidates(service, backends, model, priority, latencies):
+    latencies = health.latencies() if priority == "fast" else {}
+    chain = candidates(service, backends, model, priority, latencies)
+    walk = _Walk(service, data, model, record, policy, sleep, health, should_stop,
+                 health.states([step.backend for step, _ in chain]))
+    last_error = "no backend is available for this service"
+    for step, backend in chain:
         result, error = walk.try_backend(step, backend)
         if result is not None:
             return result, step
@@ -131,16 +135,19 @@ class _Walk:
     sleep: Callable[[float], None]
     health: object
     should_stop: Callable[[], bool] | None = None
+    # The breakers as read when the walk began; good until its first call takes time.
+    breakers: dict = field(default_factory=dict)
 
     def try_backend(self, step: BackendStep, backend) -> tuple[Result | None, str | None]:
         """Call one backend up to the policy's attempts: (result, None) or (None, error).
         Raises ChainFailed at once when the provider says the input is bad."""
         error = None
         for attempt in range(1, self.policy.attempts_per_backend + 1):
-            if not self.health.allow(step.backend):
+            if not self.health.allow(step.backend, self.breakers.pop(step.backend, None)):
                 self.record(Attempt(step.backend, "skipped", "circuit breaker open", 0.0,
                                     "CircuitOpen"))
                 return None, f"{step.backend}: circuit breaker open"
+            self.breakers.clear()  # a call takes time: later backends are read afresh
             started = time.monotonic()
             try:
                 result = backend.run(_call(self.service, step, self.data, self.model,

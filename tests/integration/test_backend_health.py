@@ -39,6 +39,26 @@ def test_a_failed_probe_opens_the_breaker_again(health):
     assert breaker.state("jina")["state"] == "open" and not breaker.allow("jina")
 
 
+def test_one_read_of_the_chain_lets_allow_decide_without_redis(health):
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    breakers = health(threshold=2, cooldown=60)
+    breakers.failed("groq")
+    breakers.failed("groq")  # open
+    breakers.failed("jina")  # one failure: still closed
+    read = breakers.states(["groq", "jina", "fireworks"])
+    assert read["groq"][0] and not read["jina"][0] and int(read["jina"][1]) == 1
+    assert read["fireworks"] == (0, None)
+    # A health whose Redis is down allows everything it must look up, so these answers come
+    # from the read alone.
+    down = BackendHealth(redis.Redis(port=1, socket_connect_timeout=0.2,
+                                     retry=Retry(NoBackoff(), 0)), BreakerPolicy(threshold=2))
+    assert not down.allow("groq", read["groq"]) and down.allow("jina", read["jina"])
+    assert down.states(["groq"]) == {}
+
+
 def test_latency_is_a_moving_average(health):
     tracker = health()
     tracker.succeeded("groq", 1.0)

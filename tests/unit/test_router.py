@@ -110,7 +110,10 @@ class Breakers:
     def __init__(self, closed):
         self.closed, self.failures, self.successes = set(closed), [], []
 
-    def allow(self, backend):
+    def states(self, backends):
+        return {}
+
+    def allow(self, backend, read=None):
         return backend in self.closed
 
     def failed(self, backend):
@@ -131,6 +134,34 @@ def test_an_open_breaker_skips_the_backend_and_is_recorded():
     assert [(x.backend, x.outcome, x.error_class) for x in attempts] == \
         [("a", "skipped", "CircuitOpen"), ("b", "ok", None)]
     assert a.calls == 0 and health.successes == ["b"]
+
+
+class ReadOnce(Breakers):
+    """Breakers that say which answers came from the walk's opening read of the chain."""
+
+    def __init__(self, closed):
+        super().__init__(closed)
+        self.asked = []
+
+    def states(self, backends):
+        return {backend: f"read {backend}" for backend in backends}
+
+    def allow(self, backend, read=None):
+        self.asked.append((backend, read))
+        return backend in self.closed
+
+
+def test_the_opening_read_decides_until_a_call_has_taken_time():
+    skipped = ReadOnce(closed={"b"})  # a's breaker is open: no call before b
+    run_chain(SERVICE, {}, None, {"a": Scripted("a", []), "b": Scripted("b", ["ok"])},
+              [].append, health=skipped)
+    assert skipped.asked == [("a", "read a"), ("b", "read b")]
+    called = ReadOnce(closed={"a", "b"})  # a is called and fails twice: b is read afresh
+    run_chain(SERVICE, {}, None,
+              {"a": Scripted("a", [RetryableProviderError("503")] * 2),
+               "b": Scripted("b", ["ok"])},
+              [].append, RetryPolicy(base_delay=0), sleep=lambda s: None, health=called)
+    assert called.asked == [("a", "read a"), ("a", None), ("b", None)]
 
 
 def test_only_retryable_failures_count_against_a_backend():
