@@ -54,8 +54,12 @@ def test_tool_errors_carry_the_api_error(client, live_server):
     _, unknown = _call(server, "run_service", {"service": "nope", "input": {}})
     assert _payload(unknown)["code"] == "unknown_service"
     assert "embedding-l4" in _payload(unknown)["available_services"]
-    _, short = _call(server, "run_service", {"service": "tts-l4", "input": {"text": "hi"}})
+    # embedding-l4's local backend is a Python dependency: a refusal for credit, not for a
+    # missing system tool (tts-l4 would be no_backend where espeak-ng is not installed).
+    _, short = _call(server, "run_service",
+                     {"service": "embedding-l4", "input": {"text": "hi"}})
     assert _payload(short)["code"] == "insufficient_credits"
+    assert _payload(short)["required_usd"] == "0.01"
     _, estimate = _call(server, "estimate_cost", {"service": "tts-l4"})
     assert _payload(estimate)["estimated_cost_usd"] == "0.02"
 

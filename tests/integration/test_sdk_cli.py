@@ -50,8 +50,8 @@ def test_estimate_and_typed_errors(client, live_server, funded):
         funded.status("00000000-0000-0000-0000-000000000000")
     broke = Client(live_server, register(client, "broke@example.com"))
     with pytest.raises(gpubridge.InsufficientCreditsError) as short:
-        broke.submit("tts-l4", {"text": "hi"})
-    assert short.value.body["required_usd"] == Decimal("0.02")
+        broke.submit("embedding-l4", {"text": "hi"})  # a backend without system tools
+    assert short.value.body["required_usd"] == Decimal("0.01")
     with pytest.raises(gpubridge.ConnectionFailed):
         Client("http://127.0.0.1:9", "k", max_retries=1, sleep=lambda s: None).balance()
 
@@ -76,7 +76,7 @@ class FlakyAdapter(requests.adapters.HTTPAdapter):
 def test_retries_send_the_same_idempotency_key(live_server, funded):
     flaky = FlakyAdapter(failures=2)
     funded.session.mount(live_server, flaky)
-    accepted = funded.submit("tts-l4", {"text": "hi"})
+    accepted = funded.submit("embedding-l4", {"text": "hi"})
     assert accepted["status"] == "queued"
     assert len(flaky.keys) == 3 and len(set(flaky.keys)) == 1 and flaky.keys[0]
 
