@@ -3,6 +3,9 @@ B2: POST /run p50 and p99 latency minus the bare route's, in ms. Goal: p50 <= 3 
 
 Both run under gunicorn with the same settings, the Procfile's web defaults (2 workers of 8
 threads), against the same Redis. B1's load is 8 keep-alive client threads for 3 s a round.
+Each loaded round also reads the CPU each process spent per request (bench/cpu.py). Both
+routes keep the cores busy, so B1 is about the bare route's CPU per request (the machine's
+in all) divided by POST /run's.
 B2 is measured with one client, one request at a time: under a saturating load a request's
 latency is mostly its wait in the queue (threads / throughput), which B1 already reports, so
 the loaded figures are printed only for reference. Rounds interleave candidate and baseline.
@@ -15,9 +18,11 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 from sqlalchemy import text
 
 from common import NO_RATE_LIMITS, fresh_database, make_app, report
+from cpu import CpuMeter, describe, servers, tree
 from load import run_load
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,6 +64,21 @@ def account_key(url: str) -> str:
     return key["api_key"]
 
 
+def meter(server: subprocess.Popen) -> CpuMeter:
+    """CPU by role while `server` takes load: its gunicorn, the databases, this client."""
+    return CpuMeter({"gunicorn": lambda: tree(server.pid), **servers(),
+                     "client": lambda: [psutil.Process()]})
+
+
+def metered(cpu_meter: CpuMeter, readings: list, load):
+    """Run `load` inside the meter's window; keep (CPU by role, requests) in `readings`."""
+    cpu_meter.resolve()
+    cpu_meter.start()
+    result = load()
+    readings.append((cpu_meter.stop(), result.requests))
+    return result
+
+
 def print_added(label: str, pairs: list, p: int, goal: str = "") -> None:
     added = [1000 * (ours.percentile(p) - bare.percentile(p)) for ours, bare in pairs]
     print(f"{label} = {statistics.median(added):.2f} ms "
@@ -75,12 +95,16 @@ def main() -> None:
         ours_at = lambda threads: run_load(our_port, "/run", EMBED, headers, threads, SECONDS)  # noqa
         bare_at = lambda threads: run_load(bare_port, "/run", {}, {}, threads, SECONDS)  # noqa
         ours_at(THREADS), bare_at(THREADS)  # warm-up
-        loaded, single = [], []
+        meters = meter(ours), meter(bare)
+        loaded, single, cpu = [], [], ([], [])
         for _ in range(int(os.environ.get("BENCH_ROUNDS", 5))):
-            loaded.append((ours_at(THREADS), bare_at(THREADS)))
+            loaded.append((metered(meters[0], cpu[0], lambda: ours_at(THREADS)),
+                           metered(meters[1], cpu[1], lambda: bare_at(THREADS))))
             single.append((ours_at(1), bare_at(1)))
         print("req/s: POST /run " + " ".join(f"{o.per_second:.0f}" for o, _ in loaded)
               + ", bare route " + " ".join(f"{b.per_second:.0f}" for _, b in loaded))
+        print(describe("CPU ms per request, POST /run", cpu[0]))
+        print(describe("CPU ms per request, bare route", cpu[1]))
         report("B1", "POST /run req/s / bare route req/s",
                [o.per_second / b.per_second for o, b in loaded], ">= 0.6")
         print_added("B2: p50 added latency, one client", single, 50, "  goal <= 3 ms")

@@ -8,7 +8,8 @@ baseline: a task that only increments a Redis counter. Each round queues N messa
 the worker consumes an idle queue, then lets it consume and times from the first item done
 to the N-th. Not from the moment the queue is opened: a worker polls a queue it was just
 given only once its blocking read of the idle one returns (kombu's Redis transport waits up
-to 1 s), a random wait longer than a whole no-op round.
+to 1 s), a random wait longer than a whole no-op round. Each round also reads the CPU each
+process spent per item over the same window (bench/cpu.py).
 """
 import os
 import socket
@@ -20,10 +21,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import psutil
 import redis
 from sqlalchemy import text
 
 from common import NO_RATE_LIMITS, fresh_database, make_app, report
+from cpu import CpuMeter, describe, servers, tree
 
 ROOT = Path(__file__).resolve().parent.parent
 N, CONCURRENCY = int(os.environ.get("B3_JOBS", "150")), 4
@@ -63,17 +66,30 @@ def consume(celery, name: str, queues: list[str], start: bool) -> None:
             celery.control.cancel_consumer(queue, destination=destination, reply=True)
 
 
-def timed(celery, name: str, queues: list[str], done) -> float:
-    """Open the queues to the worker; items per second from the first done to the N-th."""
+def timed(celery, name: str, queues: list[str], done, meter: CpuMeter, readings: list) -> float:
+    """Open the queues to the worker; items per second from the first done to the N-th.
+    The meter's window is the same; (CPU by role, items) go to `readings`."""
+    meter.resolve()
     consume(celery, name, queues, True)
     while done() < 1:
         time.sleep(0.001)
+    meter.start()
+    begun = done()  # items done while the meter read count in neither the items nor the time
     started = time.perf_counter()
     while done() < N:
         time.sleep(0.01)
     elapsed = time.perf_counter() - started
+    readings.append((meter.stop(), N - begun))
     consume(celery, name, queues, False)
-    return (N - 1) / elapsed
+    return (N - begun) / elapsed
+
+
+def worker_meter(worker: subprocess.Popen) -> CpuMeter:
+    """CPU by role while `worker` consumes: its pool, its main process, the servers, and this
+    process (the emulator and the webhook receiver)."""
+    return CpuMeter({"pool": lambda: tree(worker.pid)[1:],
+                     "worker main": lambda: [psutil.Process(worker.pid)], **servers(),
+                     "emulator+receiver": lambda: [psutil.Process()]})
 
 
 def main() -> None:
@@ -93,7 +109,8 @@ def main() -> None:
         pipe, noop = start_worker("workers.celery_app", "pipe", env), \
             start_worker("noop_app", "noop", env)
         try:
-            run(app, f"http://127.0.0.1:{receiver.server_address[1]}/hook", broker)
+            run(app, f"http://127.0.0.1:{receiver.server_address[1]}/hook", broker,
+                (worker_meter(pipe), worker_meter(noop)))
         finally:
             for process in (pipe, noop):
                 process.terminate()
@@ -101,7 +118,7 @@ def main() -> None:
             drop()
 
 
-def run(app, hook: str, broker: str) -> None:
+def run(app, hook: str, broker: str, meters: tuple[CpuMeter, CpuMeter]) -> None:
     client, celery = app.test_client(), app.extensions["celery"]
     key = client.post("/account/register", json={"email": "b3@example.com"}).get_json()
     with app.app_context():
@@ -113,26 +130,33 @@ def run(app, hook: str, broker: str) -> None:
     counter = redis.Redis.from_url(broker)
     headers = {"Authorization": f"Bearer {key['api_key']}"}
     wait_ready(celery, ["pipe", "noop"])
+    cpu: tuple[list, list] = ([], [])
 
     def pipeline_round() -> float:
         for _ in range(N):
             client.post("/run", json={**LLM, "webhook_url": hook}, headers=headers)
         with Receiver.lock:
             Receiver.received = 0
-        return timed(celery, "pipe", ["text", "billing", "webhooks"], lambda: Receiver.received)
+        return timed(celery, "pipe", ["text", "billing", "webhooks"], lambda: Receiver.received,
+                     meters[0], cpu[0])
 
     def noop_round() -> float:
         counter.set("bench:noop:done", 0)
         for _ in range(N):
             celery.send_task("bench.noop", queue="bench-noop")
-        return timed(celery, "noop", ["bench-noop"], lambda: int(counter.get("bench:noop:done")))
+        return timed(celery, "noop", ["bench-noop"], lambda: int(counter.get("bench:noop:done")),
+                     meters[1], cpu[1])
 
     pipeline_round(), noop_round()  # warm-up: workers load code and connections
+    for readings in cpu:  # the warm-up's CPU includes loading code
+        readings.clear()
     rounds = int(os.environ.get("BENCH_ROUNDS", "5"))
     pairs = [(pipeline_round(), noop_round()) for _ in range(rounds)]
     report("B3", "pipeline jobs/s / no-op tasks/s", [p / n for p, n in pairs], ">= 0.4")
     print(f"B3: pipeline {sorted(p for p, _ in pairs)[rounds // 2]:.1f} jobs/s, "
           f"no-op {sorted(n for _, n in pairs)[rounds // 2]:.1f} tasks/s")
+    print(describe("CPU ms per job, pipeline", cpu[0]))
+    print(describe("CPU ms per task, no-op", cpu[1]))
 
 
 def wait_ready(celery, names: list[str]) -> None:
