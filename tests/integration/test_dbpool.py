@@ -1,14 +1,17 @@
-"""A pooled connection the server ended is replaced at checkout, and a lent autocommit
-connection goes back as the pool lent it (app/dbpool.py)."""
+"""A pooled connection the server ended is replaced at checkout, a lent autocommit
+connection goes back as the pool lent it (app/dbpool.py), and the app's pool is as wide as
+the web's threads."""
 from __future__ import annotations
 
 import select
+import threading
 
 import psycopg
 import pytest
 import sqlalchemy as sa
 
 from app.dbpool import autocommit, replace_dead_connections, server_has_hung_up
+from app.extensions import db
 
 
 def _engine(database_url: str) -> sa.engine.Engine:
@@ -73,3 +76,42 @@ def test_a_connection_that_dies_while_lent_is_replaced_at_the_next_checkout(app,
             assert connection.execute("SELECT 1").fetchone() == (1,)
     finally:
         engine.dispose()
+
+
+def _burst(engine, width: int) -> None:
+    """`width` threads each holding a pooled connection at the same moment, as busy web
+    threads do."""
+    together = threading.Barrier(width)
+
+    def hold():
+        with autocommit(engine) as connection:
+            connection.execute("SELECT 1")
+            together.wait(timeout=30)
+    threads = [threading.Thread(target=hold) for _ in range(width)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not together.broken
+
+
+def test_a_burst_as_wide_as_the_web_threads_reuses_the_pools_connections(app):
+    """With SQLAlchemy's default pool of 5, the second burst of 8 would open 3 connections
+    (and close them again on return), as it did under load before."""
+    web_threads = 8  # the Procfile's default GPUBRIDGE_WEB_THREADS
+    opened = []
+
+    def count(*_):
+        opened.append(1)
+    with app.app_context():
+        engine = db.engine
+        sa.event.listen(engine, "connect", count)
+        try:
+            width = web_threads - engine.pool.checkedout()  # others' connections count too
+            _burst(engine, width)
+            first = len(opened)
+            _burst(engine, width)
+            assert len(opened) == first
+            assert engine.pool.size() == web_threads
+        finally:
+            sa.event.remove(engine, "connect", count)

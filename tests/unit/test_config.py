@@ -34,3 +34,14 @@ def test_development_defaults_and_rate_limit_settings(tmp_path):
     assert config["RATE_LIMIT_PER_KEY"] == 7 and config["RATE_LIMIT_PER_ADDRESS"] > 0
     with pytest.raises(ConfigError):
         load_config({"GPUBRIDGE_VAR_DIR": str(tmp_path), "GPUBRIDGE_RATE_LIMIT_PER_KEY": "x"})
+
+
+def test_the_database_pool_keeps_one_connection_per_web_thread(tmp_path):
+    def pool_size(**settings) -> int:
+        config = load_config({"GPUBRIDGE_VAR_DIR": str(tmp_path), **settings})
+        return config["SQLALCHEMY_ENGINE_OPTIONS"]["pool_size"]
+    assert pool_size() == 8  # the Procfile's default GPUBRIDGE_WEB_THREADS
+    assert pool_size(GPUBRIDGE_WEB_THREADS="12") == 12
+    assert pool_size(GPUBRIDGE_WEB_THREADS="12", GPUBRIDGE_DB_POOL_SIZE="3") == 3
+    with pytest.raises(ConfigError, match="GPUBRIDGE_DB_POOL_SIZE"):
+        pool_size(GPUBRIDGE_DB_POOL_SIZE="0")
