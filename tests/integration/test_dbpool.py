@@ -96,15 +96,17 @@ def _burst(engine, width: int) -> None:
 
 
 def test_a_burst_as_wide_as_the_web_threads_reuses_the_pools_connections(app):
-    """With SQLAlchemy's default pool of 5, the second burst of 8 would open 3 connections
-    (and close them again on return), as it did under load before."""
-    web_threads = 8  # the Procfile's default GPUBRIDGE_WEB_THREADS
+    """The app's engine keeps GPUBRIDGE_DB_POOL_SIZE connections (one per web thread, 8 by
+    default). With SQLAlchemy's default pool of 5, the second burst of 8 would open 3
+    connections and close them again on return, as it did under load before."""
+    web_threads = app.config["SQLALCHEMY_ENGINE_OPTIONS"]["pool_size"]
     opened = []
 
     def count(*_):
         opened.append(1)
     with app.app_context():
         engine = db.engine
+        assert engine.pool.size() == web_threads
         sa.event.listen(engine, "connect", count)
         try:
             width = web_threads - engine.pool.checkedout()  # others' connections count too
@@ -112,6 +114,5 @@ def test_a_burst_as_wide_as_the_web_threads_reuses_the_pools_connections(app):
             first = len(opened)
             _burst(engine, width)
             assert len(opened) == first
-            assert engine.pool.size() == web_threads
         finally:
             sa.event.remove(engine, "connect", count)
