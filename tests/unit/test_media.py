@@ -13,7 +13,7 @@ import pytest
 
 from providers.base import PermanentProviderError, RetryableProviderError
 from providers.media import (UnsafeUrlError, UrlPolicy, address_refusal, check_url, fetch_media,
-                             post_once, system_resolver)
+                             post_once, system_resolver, tls_context)
 from tests.needs import require_binary
 
 STRICT = UrlPolicy()
@@ -272,12 +272,16 @@ def test_a_post_ends_at_its_deadline_however_slowly_the_answer_drips(server):
     assert time.monotonic() - started < 1.5  # the deadline ended it, not the 3 s of drip
 
 
-def test_https_uses_the_host_name_for_sni_and_verifies_the_certificate(tmp_path):
+@pytest.fixture
+def tls_receiver(tmp_path):
+    """An HTTPS server for media.test with a self-signed certificate: (port, the certificate's
+    path, the server names clients asked for). The module's TLS context is rebuilt around it,
+    so a test may trust the certificate through SSL_CERT_FILE."""
     require_binary("openssl")
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=media.test", "-keyout", key, "-out", cert],
-                   check=True, capture_output=True)
+                    "-subj", "/CN=media.test", "-addext", "subjectAltName=DNS:media.test",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     names = []
@@ -285,11 +289,42 @@ def test_https_uses_the_host_name_for_sni_and_verifies_the_certificate(tmp_path)
     httpd = QuietServer(("127.0.0.1", 0), Handler)
     httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        url = f"https://media.test:{httpd.server_address[1]}/ok"
-        with pytest.raises(PermanentProviderError, match="certificate"):  # self-signed: refused
-            fetch_media(url, DEV, fixed({"media.test": ["127.0.0.1"]}))
-        assert names == ["media.test"]
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    tls_context.cache_clear()
+    yield httpd.server_address[1], cert, names
+    tls_context.cache_clear()
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_https_uses_the_host_name_for_sni_and_verifies_the_certificate(tls_receiver):
+    port, _cert, names = tls_receiver
+    with pytest.raises(PermanentProviderError, match="certificate"):  # self-signed: refused
+        fetch_media(f"https://media.test:{port}/ok", DEV, fixed({"media.test": ["127.0.0.1"]}))
+    assert names == ["media.test"]
+
+
+def test_a_receiver_whose_certificate_is_trusted_gets_the_post(tls_receiver, monkeypatch):
+    port, cert, names = tls_receiver
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # trusted as the system's CAs would be
+    status, _headers = post_once(f"https://media.test:{port}/ok", b"{}", {}, DEV,
+                                 fixed({"media.test": ["127.0.0.1"]}))
+    assert status == 200 and names == ["media.test"]
+
+
+def test_the_trusted_cas_are_loaded_once_per_process_not_per_connection(tls_receiver,
+                                                                         monkeypatch):
+    port, cert, _names = tls_receiver
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    built, default = [], ssl.create_default_context
+
+    def counted(*args, **kwargs):
+        built.append(1)
+        return default(*args, **kwargs)
+    # http.client's own default for a connection given no context goes through the second
+    monkeypatch.setattr(ssl, "create_default_context", counted)
+    monkeypatch.setattr(ssl, "_create_default_https_context", counted)
+    resolve = fixed({"media.test": ["127.0.0.1"]})
+    for _ in range(3):
+        assert post_once(f"https://media.test:{port}/ok", b"{}", {}, DEV, resolve)[0] == 200
+    assert fetch_media(f"https://media.test:{port}/ok", DEV, resolve)[1] == "image/png"
+    assert len(built) == 1
