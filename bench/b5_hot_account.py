@@ -3,17 +3,21 @@
 Eight threads, each with its own autocommit connection, run the statement POST /run writes a
 job with (create_job: the job row, its count against the day's limit and its hold) for a
 fixed time. On one account every job locks the same day's counter and balance rows until it
-commits, so this ratio shows what that serialisation costs.
+commits, so this ratio shows what that serialisation costs. Each round also reads the CPU
+each process spent per hold over the same window (bench/cpu.py): what the one account's lock
+waits cost PostgreSQL, which B1's one-account load pays too.
 """
 import threading
 import time
 import uuid
 
+import psutil
 import psycopg
 from psycopg.types.json import Jsonb
 from sqlalchemy import text
 
 from common import fresh_database, interleave, make_app, report
+from cpu import CpuMeter, describe, servers
 
 THREADS = 8
 SECONDS = 2.0
@@ -40,7 +44,8 @@ def one_hold(connection, account_id: int) -> None:
                                     None, None))
 
 
-def holds_per_second(connections: list, pick) -> float:
+def holds_per_second(connections: list, pick, meter: CpuMeter, readings: list) -> float:
+    """Holds/s of THREADS threads for SECONDS; (CPU by role, holds) go to `readings`."""
     done, stop = [0] * THREADS, time.monotonic() + SECONDS
 
     def run(slot: int) -> None:
@@ -48,10 +53,13 @@ def holds_per_second(connections: list, pick) -> float:
             one_hold(connections[slot], pick(slot, done[slot]))
             done[slot] += 1
     threads = [threading.Thread(target=run, args=(n,)) for n in range(THREADS)]
+    meter.resolve()
+    meter.start()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    readings.append((meter.stop(), sum(done)))
     return sum(done) / SECONDS
 
 
@@ -64,10 +72,14 @@ def main() -> None:
         connections = [psycopg.connect(plain_url, autocommit=True) for _ in range(THREADS)]
         hot = lambda slot, n: ids[0]  # noqa: E731
         spread = lambda slot, n: ids[(slot * 7919 + n) % ACCOUNTS]  # noqa: E731
-        holds_per_second(connections, spread)  # warm-up
-        ratios = interleave(lambda: holds_per_second(connections, hot),
-                            lambda: holds_per_second(connections, spread))
+        meter = CpuMeter({**servers(), "client": lambda: [psutil.Process()]})
+        cpu: tuple[list, list] = ([], [])
+        holds_per_second(connections, spread, meter, [])  # warm-up
+        ratios = interleave(lambda: holds_per_second(connections, hot, meter, cpu[0]),
+                            lambda: holds_per_second(connections, spread, meter, cpu[1]))
         report("B5", "holds/s on one hot account / spread over 1,000", ratios)
+        print(describe("CPU ms per hold, one account", cpu[0]))
+        print(describe("CPU ms per hold, spread", cpu[1]))
     finally:
         for connection in connections:
             connection.close()
