@@ -63,6 +63,22 @@ def interleave(candidate: Callable[[], float], baseline: Callable[[], float],
     return ratios
 
 
+def paired(candidate: Callable[[int], float], baseline: Callable[[int], float], samples: int,
+           rounds: int = ROUNDS) -> list[float]:
+    """For measurements of one item at a time (a request, a call): each round takes `samples`
+    of each, alternating one by one, so that the machine's drift within the round hits both
+    alike; returns the ratio of their medians for each round. Each callable gets the index
+    of its sample and returns its seconds."""
+    ratios = []
+    for _ in range(rounds):
+        times: tuple[list, list] = ([], [])
+        for index in range(samples):
+            times[0].append(candidate(index))
+            times[1].append(baseline(index))
+        ratios.append(statistics.median(times[0]) / statistics.median(times[1]))
+    return ratios
+
+
 def report(name: str, what: str, ratios: list[float], goal: str | None = None) -> None:
     """Print the median ratio, its spread (min..max) and the goal, in one line."""
     median = statistics.median(ratios)
