@@ -21,6 +21,7 @@ from typing import Callable
 from urllib.parse import quote, unquote_to_bytes, urljoin, urlsplit
 
 from providers.base import PermanentProviderError, RetryableProviderError
+from providers.keepalive import KeptConnections
 
 MAX_REDIRECTS = 3
 REDIRECT_CODES = (301, 302, 303, 307, 308)
@@ -33,6 +34,8 @@ NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}\.
 
 #: (host, port) -> addresses; tests pass their own to point names anywhere.
 Resolver = Callable[[str, int], list[str]]
+#: This process's idle connections to webhook receivers (post_once).
+KEPT = KeptConnections()
 
 
 class UnsafeUrlError(PermanentProviderError):
@@ -155,26 +158,50 @@ def fetch_media(url: str, policy: UrlPolicy,
 
 
 def post_once(url: str, body: bytes, headers: dict, policy: UrlPolicy,
-              resolve: Resolver = system_resolver) -> tuple[int, dict]:
+              resolve: Resolver = system_resolver,
+              kept: KeptConnections | None = KEPT) -> tuple[int, dict]:
     """POST `body` to a checked, pinned address; the status and headers. Redirects are not
     followed (a 3xx is just an answer), so a receiver cannot bounce us into private space.
 
     From the connect on, the whole exchange ends within `policy.timeout` (TimeoutError past
     it): each send and read waits only for the time left, so a receiver dripping its answer a
     byte at a time cannot hold the caller longer than one slow answer.
+
+    The connection goes back to `kept` for the next POST to the same checked address when the
+    receiver keeps it open and its answer was read to the end (providers/keepalive.py). A kept
+    connection that turns out to be closed by the receiver is replaced by a new one, once.
     """
-    target = _checked_target(url, policy, resolve)
+    scheme, host, port, addresses = _checked_target(url, policy, resolve)
     deadline = time.monotonic() + policy.timeout
-    conn = _connect(*target, timeout=policy.timeout)
+    taken = kept.take(scheme, host, port, addresses) if kept is not None else None
+    if taken is not None:
+        try:
+            return _exchange(*taken, url, body, headers, deadline, kept)
+        except (ConnectionResetError, BrokenPipeError):  # http.client's RemoteDisconnected too
+            pass
+    conn, address = _connect(scheme, host, port, addresses, timeout=_time_left(deadline))
+    return _exchange(conn, (scheme, host, port, address), url, body, headers, deadline, kept)
+
+
+def _exchange(conn, key: tuple, url: str, body: bytes, headers: dict, deadline: float,
+              kept: KeptConnections | None) -> tuple[int, dict]:
+    """One POST on `conn`, then the connection kept (when it may be) or closed."""
     conn.response_class = functools.partial(_response_by, deadline)
     try:
         conn.sock.settimeout(_time_left(deadline))  # sendall: a bound on the whole send
         conn.request("POST", _request_target(url), body=body, headers=headers)
         resp = conn.getresponse()
         resp.read(CHUNK)  # a few bytes of the answer at most; we only need its status
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}
-    finally:
+        answer = resp.status, {k.lower(): v for k, v in resp.getheaders()}
+    except BaseException:
         conn.close()
+        raise
+    # Read to its end and not closed by the receiver (http.client drops the socket then).
+    if kept is not None and resp.isclosed() and conn.sock is not None:
+        kept.give(key, conn)
+    else:
+        conn.close()
+    return answer
 
 
 def _time_left(deadline: float) -> float:
@@ -220,7 +247,7 @@ def _response_by(deadline: float, sock, *args, **kwargs) -> http.client.HTTPResp
 
 def _get(url: str, target: tuple, policy: UrlPolicy, deadline: float) -> tuple[bytes, str] | str:
     """One GET to a checked address: the body and type, or the next URL on a redirect."""
-    conn = _connect(*target, timeout=_remaining(deadline, url))
+    conn, _address = _connect(*target, timeout=_remaining(deadline, url))
     try:
         # identity: no compressed body to inflate past max_bytes
         headers = {"User-Agent": "gpubridge-media/1", "Accept-Encoding": "identity"}
@@ -256,8 +283,9 @@ def tls_context() -> ssl.SSLContext:
     return context
 
 
-def _connect(scheme: str, host: str, port: int, addresses: list[str], timeout: float):
-    """An open connection to the first reachable checked address, speaking to `host`."""
+def _connect(scheme: str, host: str, port: int, addresses: list[str], timeout: float) -> tuple:
+    """An open connection to the first reachable checked address, speaking to `host`, and
+    that address."""
     error: OSError | None = None
     for address in addresses:
         conn = (http.client.HTTPSConnection(host, port, timeout=timeout, context=tls_context())
@@ -267,7 +295,7 @@ def _connect(scheme: str, host: str, port: int, addresses: list[str], timeout: f
         conn._create_connection = _dialer(address)
         try:
             conn.connect()
-            return conn
+            return conn, address
         except ssl.SSLError:
             raise
         except OSError as exc:

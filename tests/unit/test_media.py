@@ -4,7 +4,6 @@ from __future__ import annotations
 import base64
 import http.server
 import ssl
-import subprocess
 import threading
 import time
 from urllib.parse import parse_qs, quote, urlsplit
@@ -14,7 +13,7 @@ import pytest
 from providers.base import PermanentProviderError, RetryableProviderError
 from providers.media import (UnsafeUrlError, UrlPolicy, address_refusal, check_url, fetch_media,
                              post_once, system_resolver, tls_context)
-from tests.needs import require_binary
+from tests.tls import self_signed
 
 STRICT = UrlPolicy()
 DEV = UrlPolicy(allow_private=True)
@@ -277,13 +276,7 @@ def tls_receiver(tmp_path):
     """An HTTPS server for media.test with a self-signed certificate: (port, the certificate's
     path, the server names clients asked for). The module's TLS context is rebuilt around it,
     so a test may trust the certificate through SSL_CERT_FILE."""
-    require_binary("openssl")
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=media.test", "-addext", "subjectAltName=DNS:media.test",
-                    "-keyout", key, "-out", cert], check=True, capture_output=True)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
+    cert, context = self_signed(tmp_path, "media.test")
     names = []
     context.sni_callback = lambda sock, name, ctx: names.append(name)
     httpd = QuietServer(("127.0.0.1", 0), Handler)
