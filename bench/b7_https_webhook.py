@@ -6,8 +6,10 @@ costs a worker. Each POST here goes through providers.media.post_once, as a webh
 does: resolve, check, pin, connect, handshake, send, read the status, close. The client trusts
 the system's CA bundle plus the receiver's self-signed certificate (SSL_CERT_FILE), so that
 loading the trusted CAs costs what it costs in production. The receiver runs on threads of
-this process; only the sending thread's CPU is counted (time.thread_time). A plain HTTP round
-is printed for reference.
+this process; only the sending thread's CPU is counted (time.thread_time). That receiver
+closes each connection (HTTP/1.0); for reference, the same rounds also time plain HTTP, and
+HTTPS to a receiver that keeps its connections open (HTTP/1.1), whose POSTs after the first
+reuse one connection (providers/keepalive.py).
 """
 import os
 import ssl
@@ -38,8 +40,12 @@ class Receiver(BaseHTTPRequestHandler):
         pass
 
 
-def serve(tls: ssl.SSLContext | None) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+class KeepingReceiver(Receiver):
+    protocol_version = "HTTP/1.1"
+
+
+def serve(tls: ssl.SSLContext | None, handler=Receiver) -> ThreadingHTTPServer:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     if tls is not None:
         server.socket = tls.wrap_socket(server.socket, server_side=True)
@@ -87,24 +93,27 @@ def cpu_ms_per_post(url: str, readings: list) -> float:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
-        secure, plain = serve(trust_receiver(Path(folder))), serve(None)
-        https = f"https://{HOST}:{secure.server_address[1]}/hook"
-        http = f"http://{HOST}:{plain.server_address[1]}/hook"
-        shared, fresh, clear = [], [], []
+        tls = trust_receiver(Path(folder))
+        servers = serve(tls), serve(None), serve(tls, KeepingReceiver)
+        https, http, kept = (f"{scheme}://{HOST}:{server.server_address[1]}/hook"
+                             for scheme, server in zip(("https", "http", "https"), servers))
+        shared, fresh, clear, reused = [], [], [], []
 
         def per_connection() -> float:
-            cpu_ms_per_post(http, clear)  # the reference, in the same rounds
+            cpu_ms_per_post(http, clear)  # the references, in the same rounds
+            cpu_ms_per_post(kept, reused)
             with context_per_connection():
                 return cpu_ms_per_post(https, fresh)
         cpu_ms_per_post(https, []), per_connection()  # warm-up
-        clear.clear()
+        clear.clear(), reused.clear()
         ratios = interleave(lambda: cpu_ms_per_post(https, shared), per_connection)
         report("B7", "sender CPU per HTTPS webhook, one TLS context per process / a new "
                "one per connection", ratios)
         middle = lambda values: sorted(values)[len(values) // 2]  # noqa: E731
         print(f"B7: sender CPU ms per POST: HTTPS {middle(shared):.2f}, HTTPS with a context "
-              f"per connection {middle(fresh):.2f}, plain HTTP {middle(clear):.2f}")
-        for server in (secure, plain):
+              f"per connection {middle(fresh):.2f}, plain HTTP {middle(clear):.2f}, HTTPS on "
+              f"a kept connection {middle(reused):.2f}")
+        for server in servers:
             server.shutdown()
             server.server_close()
 
