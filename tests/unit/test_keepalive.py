@@ -107,6 +107,19 @@ def pair():
 
 
 @pytest.fixture
+def receiver():
+    """Starts a Counting server with the given handler (and TLS); all stop after the test."""
+    started = []
+
+    def start(handler, tls: ssl.SSLContext | None = None) -> Counting:
+        started.append(Counting(handler, tls))
+        return started[-1]
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
 def kept():
     connections = KeptConnections()
     yield connections
@@ -118,49 +131,37 @@ def post(port: int, kept: KeptConnections, body: bytes = b"{}", scheme: str = "h
     return post_once(f"{scheme}://{host}:{port}/in", body, {}, DEV, local, kept)[0]
 
 
-def test_a_receiver_that_keeps_connections_open_gets_posts_on_one(kept):
-    server = Counting(KeepAlive)
-    try:
-        assert [post(server.server_address[1], kept, body) for body in (b"1", b"2", b"3")] \
-            == [204] * 3
-        assert server.requests == [b"1", b"2", b"3"] and server.connections == 1
-    finally:
-        server.stop()
+def test_a_receiver_that_keeps_connections_open_gets_posts_on_one(receiver, kept):
+    server = receiver(KeepAlive)
+    assert [post(server.server_address[1], kept, body) for body in (b"1", b"2", b"3")] \
+        == [204] * 3
+    assert server.requests == [b"1", b"2", b"3"] and server.connections == 1
 
 
-def test_a_receiver_that_closes_each_connection_gets_a_new_one_each_time(kept):
-    server = Counting(OneShot)
-    try:
-        assert post(server.server_address[1], kept) == post(server.server_address[1], kept) == 204
-        assert server.connections == 2 and not kept.idle.get(
-            ("http", "hooks.test", server.server_address[1], "127.0.0.1"))
-    finally:
-        server.stop()
+def test_a_receiver_that_closes_each_connection_gets_a_new_one_each_time(receiver, kept):
+    server = receiver(OneShot)
+    assert post(server.server_address[1], kept) == post(server.server_address[1], kept) == 204
+    assert server.connections == 2 and not kept.idle.get(
+        ("http", "hooks.test", server.server_address[1], "127.0.0.1"))
 
 
-def test_a_connection_the_receiver_closed_while_idle_is_replaced(kept):
-    server = Counting(ClosesWhenIdle)
-    try:
-        port = server.server_address[1]
-        assert post(port, kept) == 204
-        (conn, _since), = kept.idle[("http", "hooks.test", port, "127.0.0.1")]
-        assert select.select([conn.sock], [], [], 5)[0]  # the receiver's FIN has come
-        assert post(port, kept) == 204
-        assert server.connections == 2 and server.requests == [b"{}", b"{}"]
-    finally:
-        server.stop()
+def test_a_connection_the_receiver_closed_while_idle_is_replaced(receiver, kept):
+    server = receiver(ClosesWhenIdle)
+    port = server.server_address[1]
+    assert post(port, kept) == 204
+    (conn, _since), = kept.idle[("http", "hooks.test", port, "127.0.0.1")]
+    assert select.select([conn.sock], [], [], 5)[0]  # the receiver's FIN has come
+    assert post(port, kept) == 204
+    assert server.connections == 2 and server.requests == [b"{}", b"{}"]
 
 
-def test_a_post_the_receiver_drops_on_a_kept_connection_is_sent_again_once(kept):
-    server = Counting(DropsTheSecond)
-    try:
-        port = server.server_address[1]
-        assert post(port, kept, b"first") == 204
-        assert post(port, kept, b"second") == 204  # dropped, then answered on a new connection
-        assert server.requests == [b"first", b"second", b"second"]
-        assert server.connections == 2
-    finally:
-        server.stop()
+def test_a_post_the_receiver_drops_on_a_kept_connection_is_sent_again_once(receiver, kept):
+    server = receiver(DropsTheSecond)
+    port = server.server_address[1]
+    assert post(port, kept, b"first") == 204
+    assert post(port, kept, b"second") == 204  # dropped, then answered on a new connection
+    assert server.requests == [b"first", b"second", b"second"]
+    assert server.connections == 2
 
 
 def test_a_kept_connection_serves_only_an_address_just_checked(pair):
@@ -180,20 +181,23 @@ def test_a_connection_idle_too_long_is_closed_not_reused(pair):
     assert kept.take("http", "hooks.test", 80, ["203.0.113.7"]) is None and conn.closed
 
 
-def test_https_posts_share_one_connection_and_one_handshake(tmp_path, monkeypatch, kept):
+@pytest.fixture
+def trusted_tls(tmp_path, monkeypatch):
+    """A server context for hooks.test whose certificate this process trusts, for the test."""
     cert, server_side = self_signed(tmp_path, "hooks.test")
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))
     tls_context.cache_clear()
+    yield server_side
+    tls_context.cache_clear()
+
+
+def test_https_posts_share_one_connection_and_one_handshake(trusted_tls, receiver, kept):
     handshakes = []
-    server_side.sni_callback = lambda sock, name, ctx: handshakes.append(name)
-    server = Counting(KeepAlive, server_side)
-    try:
-        port = server.server_address[1]
-        assert [post(port, kept, scheme="https") for _ in range(3)] == [204] * 3
-        assert server.connections == 1 and handshakes == ["hooks.test"]
-    finally:
-        server.stop()
-        tls_context.cache_clear()
+    trusted_tls.sni_callback = lambda sock, name, ctx: handshakes.append(name)
+    server = receiver(KeepAlive, trusted_tls)
+    port = server.server_address[1]
+    assert [post(port, kept, scheme="https") for _ in range(3)] == [204] * 3
+    assert server.connections == 1 and handshakes == ["hooks.test"]
 
 
 def test_a_connection_whose_receiver_hung_up_is_closed_when_taken(pair):
