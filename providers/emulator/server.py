@@ -90,7 +90,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(*self._control(method, path, raw))
         backend = path.strip("/").split("/", 1)[0]
         with self.server.log_lock:
-            self.server.log.append({"backend": backend, "method": method, "path": path})
+            self.server.log.append({"backend": backend, "method": method, "path": path,
+                                    "headers": dict(self.headers)})
         fault = self.server.faults.take(backend, path)
         if fault and fault.get("seconds") and fault["kind"] in ("latency", "status"):
             time.sleep(float(fault["seconds"]))

@@ -1,9 +1,11 @@
 """Adapter contract tests: every adapter and task against the emulator's wire protocols."""
 import base64
 import io
+import socket
 import wave
 
 import pytest
+import urllib3
 
 from providers.base import (BackendUnavailable, Call, PermanentProviderError,
                             ProviderConnectionError, ProviderTimeout, RateLimited, UpstreamError)
@@ -101,6 +103,7 @@ def test_speech_comes_back_as_a_wav_file_we_store(emulator):
     ({"kind": "reset"}, ProviderConnectionError),
     ({"kind": "hang", "seconds": 2}, ProviderTimeout),
     ({"kind": "status", "status": 401}, BackendUnavailable),
+    ({"kind": "status", "status": 301}, BackendUnavailable),  # not followed: a wrong base URL
     ({"kind": "status", "status": 400, "message": "prompt is too long"}, PermanentProviderError),
     ({"kind": "status", "status": 422, "message": "bad image"}, PermanentProviderError),
 ])
@@ -121,6 +124,26 @@ def test_429_carries_retry_after(emulator):
     assert raised.value.retry_after == 3.0
 
 
+def test_calls_carry_our_key_and_say_what_their_body_is(emulator):
+    backend(emulator, OpenAIBackend, "GROQ").run(call("chat", {"prompt": "hi"}))
+    backend(emulator, OpenAIBackend, "GROQ").run(
+        call("transcribe", {"audio_url": WAV_URI}, model="whisper-large-v3-turbo"))
+    chat, upload = (r["headers"] for r in emulator.requests("groq"))
+    assert chat["Authorization"] == upload["Authorization"] == "Bearer k"
+    assert chat["Content-Type"] == "application/json"
+    assert upload["Content-Type"].startswith("multipart/form-data; boundary=")
+    assert chat["User-Agent"].startswith("gpubridge-providers/")
+
+
+def test_a_refused_connection_is_a_connection_error_not_a_timeout():
+    with socket.socket() as closed:  # a port nothing listens on once this block ends
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    groq = OpenAIBackend("groq", Client("groq", f"http://127.0.0.1:{port}/v1", "k"), POLICY)
+    with pytest.raises(ProviderConnectionError):
+        groq.run(call("chat", {"prompt": "x"}))
+
+
 def test_a_broken_base_url_is_a_provider_error_not_a_crash():
     broken = OpenAIBackend("groq", Client("groq", "htp:/nowhere", "k"), POLICY)
     with pytest.raises(UpstreamError):
@@ -131,12 +154,22 @@ def test_a_client_reads_proxy_and_ca_settings_once_for_its_base_url(monkeypatch)
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
     monkeypatch.setenv("NO_PROXY", "api.groq.com")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/our-ca.pem")
-    proxied = Client("together", "https://api.together.xyz/v1", "k").session
-    direct = Client("groq", "https://api.groq.com/openai/v1", "k").session
-    assert proxied.proxies.get("https") == "http://proxy.internal:3128"
-    assert "https" not in direct.proxies
-    assert proxied.verify == direct.verify == "/etc/ssl/our-ca.pem"
-    assert not proxied.trust_env  # nothing is read from the environment per call
+    proxied = Client("together", "https://api.together.xyz/v1", "k").pool
+    direct = Client("groq", "https://api.groq.com/openai/v1", "k").pool
+    assert isinstance(proxied, urllib3.ProxyManager)
+    assert proxied.proxy.url == "http://proxy.internal:3128"
+    assert not isinstance(direct, urllib3.ProxyManager)
+    assert proxied.connection_pool_kw["ca_certs"] == direct.connection_pool_kw["ca_certs"] \
+        == "/etc/ssl/our-ca.pem"
+
+
+def test_without_a_ca_bundle_of_the_operators_certifis_is_loaded_once(monkeypatch):
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "HTTPS_PROXY", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    first = Client("groq", "https://api.groq.com/openai/v1", "k").pool
+    second = Client("together", "https://api.together.xyz/v1", "k").pool
+    assert first.connection_pool_kw["ssl_context"] is second.connection_pool_kw["ssl_context"]
+    assert "ca_certs" not in first.connection_pool_kw
 
 
 def test_retry_after_reads_seconds_and_http_dates():
