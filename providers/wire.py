@@ -98,8 +98,8 @@ class Client:
 
 
 def encode_body(json, data: dict | None, files: dict | None) -> tuple[bytes | None, str | None]:
-    """The request body and its Content-Type: JSON, or a multipart form of `data` and `files`
-    (name -> (filename, bytes, media type))."""
+    """The request body and its Content-Type: JSON, a form (`data`), or a multipart form of
+    `data` and `files` (name -> (filename, bytes, media type))."""
     if files:
         return urllib3.encode_multipart_formdata({**(data or {}), **files})
     if data:
