@@ -21,13 +21,17 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
 
 
+def readable_now(fileno: int) -> bool:
+    """Whether the socket `fileno` has something to read (or its peer closed it), now. On an
+    idle connection, where nothing was asked, that means the peer hung up."""
+    poller = select.poll()  # not select.select: a busy process may hold fds above 1024
+    poller.register(fileno, select.POLLIN)
+    return bool(poller.poll(0))
+
+
 def server_has_hung_up(dbapi_connection) -> bool:
     """True when the connection is closed or the server sent something while it was idle."""
-    if dbapi_connection.closed:
-        return True
-    poller = select.poll()  # not select.select: a busy process may hold fds above 1024
-    poller.register(dbapi_connection.fileno(), select.POLLIN)
-    return bool(poller.poll(0))
+    return bool(dbapi_connection.closed) or readable_now(dbapi_connection.fileno())
 
 
 def replace_dead_connections(engine: Engine) -> None:

@@ -11,10 +11,11 @@ readable) is thrown away when it is taken.
 from __future__ import annotations
 
 import os
-import select
 import threading
 import time
 from collections import OrderedDict
+
+from app.dbpool import readable_now
 
 IDLE_SECONDS = 30.0  # kept no longer: receivers close idle connections after 5 to 75 s
 PER_ADDRESS = 2  # idle connections kept per address; a process makes one POST at a time
@@ -25,11 +26,7 @@ Key = tuple  # (scheme, host, port, address)
 
 def hung_up(conn) -> bool:
     """True when the idle connection is closed or the receiver sent something unasked."""
-    if conn.sock is None:
-        return True
-    poller = select.poll()  # not select.select: a busy process may hold fds above 1024
-    poller.register(conn.sock.fileno(), select.POLLIN)
-    return bool(poller.poll(0))
+    return conn.sock is None or readable_now(conn.sock.fileno())
 
 
 class KeptConnections:
