@@ -20,6 +20,7 @@ import time
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from statistics import median
 
 from common import interleave, report
 
@@ -109,10 +110,9 @@ def main() -> None:
         ratios = interleave(lambda: cpu_ms_per_post(https, shared), per_connection)
         report("B7", "sender CPU per HTTPS webhook, one TLS context per process / a new "
                "one per connection", ratios)
-        middle = lambda values: sorted(values)[len(values) // 2]  # noqa: E731
-        print(f"B7: sender CPU ms per POST: HTTPS {middle(shared):.2f}, HTTPS with a context "
-              f"per connection {middle(fresh):.2f}, plain HTTP {middle(clear):.2f}, HTTPS on "
-              f"a kept connection {middle(reused):.2f}")
+        print(f"B7: sender CPU ms per POST: HTTPS {median(shared):.2f}, HTTPS with a context "
+              f"per connection {median(fresh):.2f}, plain HTTP {median(clear):.2f}, HTTPS on "
+              f"a kept connection {median(reused):.2f}")
         for server in servers:
             server.shutdown()
             server.server_close()
