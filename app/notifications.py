@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -87,10 +88,23 @@ def first_attempt(session: Session, services, delivery, signing: list[str]) -> N
     webhooks.send_next(services.celery, delivery.id, outcome)
 
 
-def inline_first_attempt(services, webhook_url: str | None) -> bool:
-    """Whether a worker finishing a job with this webhook should make its first attempt."""
-    return bool(webhook_url) and services.config["WEBHOOK_INLINE_TIMEOUT_SECONDS"] > 0 \
-        and not webhooks.marked_slow(services.redis, webhook_url)
+def job_ended(services, job_id: uuid.UUID, webhook_url: str | None) -> bool:
+    """A worker wrote the job's final status: wake its waiters, and say whether that worker
+    should make the first attempt of its final webhook. Both in one round trip to Redis.
+
+    The attempt is made there unless inline attempts are off or the receiver is marked slow
+    (`webhooks.mark_slow`). Without Redis the waiters poll, and the attempt is made: it
+    needs no broker."""
+    inline = bool(webhook_url) and services.config["WEBHOOK_INLINE_TIMEOUT_SECONDS"] > 0
+    pipe = services.redis.pipeline(transaction=False)
+    pipe.publish(lifecycle.channel(job_id), "changed")
+    if inline:
+        pipe.exists(webhooks.slow_key(webhook_url))
+    try:
+        replies = pipe.execute()
+    except RedisError:
+        return inline
+    return inline and not replies[-1]
 
 
 def budget_alerts(session: Session, services, account_id: int) -> None:

@@ -254,21 +254,14 @@ def send_next(celery, delivery_id: int, outcome: Outcome) -> None:
         send(celery, delivery_id, outcome.delay)
 
 
-def _slow_key(url: str) -> str:
+def slow_key(url: str) -> str:
+    """The Redis key that marks `url` slow while it lives (`mark_slow`)."""
     return SLOW_PREFIX + hashlib.sha256(url.encode()).hexdigest()[:32]  # URLs may hold tokens
-
-
-def marked_slow(redis, url: str) -> bool:
-    """Whether `url` failed or was slow on a recent first attempt (see `mark_slow`)."""
-    try:
-        return bool(redis.exists(_slow_key(url)))
-    except RedisError:  # no memory of receivers: try it (which needs no broker)
-        return False
 
 
 def mark_slow(redis, url: str, seconds: int = SLOW_MARK_SECONDS) -> None:
     """Send `url`'s next deliveries through the webhooks workers for `seconds`."""
     try:
-        redis.set(_slow_key(url), 1, ex=seconds)
+        redis.set(slow_key(url), 1, ex=seconds)
     except RedisError:
         pass

@@ -34,6 +34,7 @@ LLM = {"service": "llm-4090", "input": {"prompt": "hi", "max_tokens": 8}}
 
 
 class Receiver(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keeps each worker's connection open, as real receivers do
     received = 0  # webhooks received since the last reset
     lock = threading.Lock()
 

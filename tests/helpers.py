@@ -1,6 +1,8 @@
 """Small helpers shared by API tests."""
 from __future__ import annotations
 
+import socket
+
 from sqlalchemy import text
 
 
@@ -40,3 +42,10 @@ def settled(client, job_id: str) -> dict | None:
     """The job's status once it is settled, else None (a wait_for predicate)."""
     body = data(client.get(f"/status/{job_id}"))
     return body if body["settled"] else None
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (the moment it is returned)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from psycopg.rows import namedtuple_row
 from sqlalchemy.orm import Session
 
-from app import lifecycle, notifications, webhook_signing, webhooks
+from app import notifications, webhook_signing, webhooks
 from app.dbpool import autocommit
 from app.status import public_base, status_object
 
@@ -23,7 +23,7 @@ def after_final(session: Session, services, ended: Final) -> None:
     """Wake the job's waiters, then send its auto top-up, final webhook and budget alerts;
     or, if it was not settled, the settle task that will do all that."""
     job = ended.job
-    lifecycle.notify(services.redis, job.id)
+    here = notifications.job_ended(services, job.id, job.webhook_url)
     if not ended.settled:
         services.celery.send_task("workers.settle_job", args=[str(job.id)], queue="billing")
         return
@@ -31,16 +31,15 @@ def after_final(session: Session, services, ended: Final) -> None:
         services.celery.send_task("workers.auto_topup", args=[ended.auto_topup_id],
                                   queue="billing")
     if job.webhook_url:
-        _final_event(session, services, ended)
+        _final_event(session, services, ended, here)
     if job.alerts:
         notifications.budget_alerts(session, services, job.account_id)
 
 
-def _final_event(session: Session, services, ended: Final) -> None:
-    """Write the final event's delivery, claimed for a first attempt here or pending for the
+def _final_event(session: Session, services, ended: Final, here: bool) -> None:
+    """Write the final event's delivery, claimed for a first attempt `here` or pending for the
     webhooks workers; read the signing secrets in the same round trip."""
     job, config = ended.job, services.config
-    here = notifications.inline_first_attempt(services, job.webhook_url)
     event_type = webhooks.FINAL_EVENTS[job.status]
     body = status_object(session, job, public_base(config), config["OUTPUT_RETENTION_HOURS"],
                          ended.attempts)

@@ -4,17 +4,20 @@ first attempt made there, retries and failures handed to the other queues.
 The task runs in this process (no billing or webhooks worker): the messages it would send are
 recorded instead, so each test sees exactly what was left to the other queues.
 """
+import dataclasses
 import uuid
 
 import pytest
+import redis as redis_lib
 from sqlalchemy import text
 
+from app import lifecycle, notifications, webhooks
 from app.catalog import load_catalog
 from app.extensions import db
 from billing import accounts, ledger, settlement
 from providers.base import Result, Usage
 from providers.router import Attempt
-from tests.helpers import auth, grant, register
+from tests.helpers import auth, free_port, grant, register
 from tests.receiver import Receiver
 from workers import execute, final
 from workers.tasks import run_job, settle_job
@@ -174,3 +177,31 @@ def test_a_delivery_whose_job_was_taken_over_keeps_its_attempt_and_writes_nothin
         "SELECT count(*) FROM ledger_transactions WHERE job_id = :id AND kind <> 'hold'"),
         {"id": uuid.UUID(job_id)}).scalar()
     assert (files, captures) == (0, 0)
+
+
+def test_ending_a_job_wakes_its_waiters_and_reads_the_receivers_slow_mark_at_once(app):
+    services = notifications.Services.of(app)
+    redis, job_id = services.redis, uuid.uuid4()
+    fast, slow = "https://fast.example/hook", "https://slow.example/hook"
+    webhooks.mark_slow(redis, slow)
+    waiter = redis.pubsub(ignore_subscribe_messages=True)
+    waiter.subscribe(lifecycle.channel(job_id))
+    waiter.get_message(timeout=1)  # the subscription's confirmation
+    try:
+        assert notifications.job_ended(services, job_id, fast) is True
+        assert waiter.get_message(timeout=5)["data"] == b"changed"
+        assert notifications.job_ended(services, job_id, slow) is False
+        assert notifications.job_ended(services, job_id, None) is False
+        off = dataclasses.replace(services, config={**services.config,
+                                                    "WEBHOOK_INLINE_TIMEOUT_SECONDS": 0})
+        assert notifications.job_ended(off, job_id, fast) is False
+    finally:
+        waiter.close()
+        redis.delete(webhooks.slow_key(slow))
+
+
+def test_without_redis_the_worker_still_makes_the_first_attempt_itself(app):
+    services = notifications.Services.of(app)
+    down = dataclasses.replace(services, redis=redis_lib.Redis(port=free_port(),
+                                                               socket_connect_timeout=1))
+    assert notifications.job_ended(down, uuid.uuid4(), "https://fast.example/hook") is True

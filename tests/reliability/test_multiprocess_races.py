@@ -22,7 +22,7 @@ from sqlalchemy import text
 from app.models import Account
 from billing import ledger
 from providers.emulator import Emulator
-from tests.helpers import auth, grant, register
+from tests.helpers import auth, free_port, grant, register
 from tests.integration.billing.conftest import LLM, VISION, concurrently, count
 from tests.integration.conftest import ROOT, stop, wait_for
 from tests.integration.x402.conftest import chain_env, payment_header, start_chain
@@ -62,12 +62,6 @@ class Api:
         return wait_for(logged, timeout=20)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _accepts(port: int) -> bool:
     try:
         socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
@@ -91,7 +85,7 @@ def api(test_env, stripe_api, x402_chain, tmp_path_factory):
     broker = test_env["REDIS_URL"].rsplit("/", 1)[0] + f"/{BROKER_DB}"
     redis.Redis.from_url(broker).flushdb()
     ready, logs = tmp_path_factory.mktemp("ready"), tmp_path_factory.mktemp("gunicorn")
-    port = _free_port()
+    port = free_port()
     with Emulator() as emulator, (logs / "stderr").open("w") as stderr:
         env = {**os.environ, **test_env, "CELERY_BROKER_URL": broker, **emulator.env(),
                "STRIPE_SECRET_KEY": SECRET_KEY, "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
