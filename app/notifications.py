@@ -9,6 +9,7 @@ import dataclasses
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Callable
 from datetime import datetime, timezone
 
 from redis.exceptions import RedisError
@@ -88,9 +89,11 @@ def first_attempt(session: Session, services, delivery, signing: list[str]) -> N
     webhooks.send_next(services.celery, delivery.id, outcome)
 
 
-def job_ended(services, job_id: uuid.UUID, webhook_url: str | None) -> bool:
+def job_ended(services, job_id: uuid.UUID, webhook_url: str | None,
+              also: Callable[[object], None] | None = None) -> bool:
     """A worker wrote the job's final status: wake its waiters, and say whether that worker
-    should make the first attempt of its final webhook. Both in one round trip to Redis.
+    should make the first attempt of its final webhook. Both in one round trip to Redis;
+    `also` adds the caller's own commands to it (they share its fate if Redis is down).
 
     The attempt is made there unless inline attempts are off or the receiver is marked slow
     (`webhooks.mark_slow`). Without Redis the waiters poll, and the attempt is made: it
@@ -98,6 +101,8 @@ def job_ended(services, job_id: uuid.UUID, webhook_url: str | None) -> bool:
     inline = bool(webhook_url) and services.config["WEBHOOK_INLINE_TIMEOUT_SECONDS"] > 0
     pipe = services.redis.pipeline(transaction=False)
     pipe.publish(lifecycle.channel(job_id), "changed")
+    if also is not None:
+        also(pipe)
     if inline:
         pipe.exists(webhooks.slow_key(webhook_url))
     try:

@@ -45,32 +45,32 @@ class BackendHealth:
 
     def __init__(self, redis, policy: BreakerPolicy = BreakerPolicy()):
         self.redis, self.policy = redis, policy
-        self._succeeded = redis.register_script(_SUCCEEDED)  # no round trip until first use
 
     def _key(self, backend: str, part: str) -> str:
         return f"{PREFIX}{backend}:{part}"
 
     def states(self, backends: list[str]) -> dict[str, tuple]:
-        """Every backend's breaker as `allow` reads it, in one round trip; {} if Redis is
-        down. A job reads its whole chain at once, so that skipping an open breaker costs it
-        no round trip of its own."""
-        pipe = self.redis.pipeline(transaction=False)
-        for backend in backends:
-            pipe.exists(self._key(backend, "open")).get(self._key(backend, "fails"))
+        """Every backend's breaker as `allow` reads it, (open, fails), in one command; {} if
+        Redis is down. A job reads its whole chain at once, so that skipping an open breaker
+        costs it no round trip of its own."""
         try:
-            found = pipe.execute()
+            return self._read(backends)
         except redis_lib.RedisError:
             return {}
-        pairs = zip(found[0::2], found[1::2])  # (open, fails) of each backend, in order
-        return dict(zip(backends, pairs))
+
+    def _read(self, backends: list[str]) -> dict[str, tuple]:
+        if not backends:
+            return {}
+        found = self.redis.mget([self._key(backend, part) for backend in backends
+                                 for part in ("open", "fails")])
+        return {backend: (is_open is not None, fails)
+                for backend, is_open, fails in zip(backends, found[0::2], found[1::2])}
 
     def allow(self, backend: str, read: tuple | None = None) -> bool:
         """Whether this worker may call `backend` now (a half-open breaker admits one probe).
         `read`: the backend's entry of `states`, when nothing has happened since."""
         try:
-            is_open, fails = read if read is not None else self.redis.pipeline(
-                transaction=False).exists(self._key(backend, "open")).get(
-                self._key(backend, "fails")).execute()
+            is_open, fails = read if read is not None else self._read([backend])[backend]
             if is_open:
                 return False
             if int(fails or 0) < self.policy.threshold:
@@ -82,13 +82,19 @@ class BackendHealth:
             return True
 
     def succeeded(self, backend: str, seconds: float) -> None:
-        """Close the breaker and fold `seconds` into the latency average (one round trip:
-        every job's success passes here)."""
+        """Close the breaker and fold `seconds` into the latency average, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        self.succeeded_in(pipe, backend, seconds)
         try:
-            keys = [self._key(backend, p) for p in ("fails", "open", "probe")] + [LATENCY_KEY]
-            self._succeeded(keys, [backend, repr(seconds), repr(EWMA_WEIGHT)])
+            pipe.execute()
         except redis_lib.RedisError:
             log.warning("could not record success of %s", backend)
+
+    def succeeded_in(self, pipe, backend: str, seconds: float) -> None:
+        """`succeeded` as one command of the caller's pipeline (which reports its errors).
+        EVAL, not EVALSHA: a pipeline would first ask whether the script is loaded."""
+        keys = [self._key(backend, part) for part in ("fails", "open", "probe")] + [LATENCY_KEY]
+        pipe.eval(_SUCCEEDED, len(keys), *keys, backend, repr(seconds), repr(EWMA_WEIGHT))
 
     def failed(self, backend: str) -> None:
         """Count a failure; at the threshold, open the breaker for the cool-down."""

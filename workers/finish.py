@@ -19,11 +19,42 @@ from app.status import public_base, status_object
 from .final import Final
 
 
-def after_final(session: Session, services, ended: Final) -> None:
-    """Wake the job's waiters, then send its auto top-up, final webhook and budget alerts;
-    or, if it was not settled, the settle task that will do all that."""
+class SuccessLater:
+    """The shared backend health (providers.health) for one job, except that its call's
+    success is recorded in the Redis round trip that follows the job's final statement
+    (`after_final`), not in one of its own: each round trip costs the worker 0.1 to 0.2 ms
+    of CPU. Breaker reads and failures still go to Redis at once."""
+
+    def __init__(self, health):
+        self.health = health
+        self.success: tuple[str, float] | None = None
+
+    def states(self, backends): return self.health.states(backends)
+    def allow(self, backend, read=None): return self.health.allow(backend, read)
+    def failed(self, backend): self.health.failed(backend)
+    def latencies(self): return self.health.latencies()
+
+    def succeeded(self, backend: str, seconds: float) -> None:
+        self.success = (backend, seconds)
+
+    def record_in(self, pipe) -> None:
+        if self.success is not None:
+            self.health.succeeded_in(pipe, *self.success)
+
+    def record_now(self) -> None:
+        """For a job that ended without `after_final` (another delivery took it over)."""
+        if self.success is not None:
+            self.health.succeeded(*self.success)
+
+
+def after_final(session: Session, services, ended: Final,
+                health: SuccessLater | None = None) -> None:
+    """Wake the job's waiters (and record its backend's success), then send its auto top-up,
+    final webhook and budget alerts; or, if it was not settled, the settle task that will do
+    all that."""
     job = ended.job
-    here = notifications.job_ended(services, job.id, job.webhook_url)
+    here = notifications.job_ended(services, job.id, job.webhook_url,
+                                   health.record_in if health is not None else None)
     if not ended.settled:
         services.celery.send_task("workers.settle_job", args=[str(job.id)], queue="billing")
         return

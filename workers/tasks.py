@@ -42,13 +42,14 @@ def run_job(job_id: str) -> str | None:
             return "cancelled"
         return None  # a duplicate delivery, or the job is already final
     notifications.job_started(db.session, services, claimed.job_id, claimed.wants_started)
+    health = finish.SuccessLater(current_app.extensions["backend_health"])
     ended = execute.execute(db.session, load_catalog(), current_app.extensions["backends"],
                             claimed, config["JOB_LEASE_SECONDS"], retry_policy(config),
-                            current_app.extensions["backend_health"], settle=True,
-                            leases=current_app.extensions["lease_keeper"])
+                            health, settle=True, leases=current_app.extensions["lease_keeper"])
     if ended is None:
+        health.record_now()
         return None
-    finish.after_final(db.session, services, ended)
+    finish.after_final(db.session, services, ended, health)
     return ended.status
 
 

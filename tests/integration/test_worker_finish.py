@@ -19,7 +19,7 @@ from providers.base import Result, Usage
 from providers.router import Attempt
 from tests.helpers import auth, free_port, grant, register
 from tests.receiver import Receiver
-from workers import execute, final
+from workers import execute, final, finish
 from workers.tasks import run_job, settle_job
 
 LLM = {"service": "llm-4090", "input": {"prompt": "hi"}}
@@ -205,3 +205,25 @@ def test_without_redis_the_worker_still_makes_the_first_attempt_itself(app):
     down = dataclasses.replace(services, redis=redis_lib.Redis(port=free_port(),
                                                                socket_connect_timeout=1))
     assert notifications.job_ended(down, uuid.uuid4(), "https://fast.example/hook") is True
+
+
+def test_the_backends_success_is_recorded_with_the_jobs_end(app, client, db_session, sent):
+    health = app.extensions["backend_health"]
+    redis = app.extensions["redis"]
+    redis.set("gpub:backend:groq:fails", 2)  # two failures before this job's success
+    redis.hdel("gpub:latency", "groq")
+    with Receiver() as receiver:
+        job_id = _submit(app, client, "success@example.com", receiver.url)
+        assert run_job(job_id) == "completed"
+    assert health.states(["groq"]) == {"groq": (False, None)}  # the count was reset
+    assert "groq" in health.latencies()
+
+
+def test_a_success_waits_for_the_jobs_end_or_is_recorded_on_its_own(app):
+    health = app.extensions["backend_health"]
+    app.extensions["redis"].hdel("gpub:latency", "groq")
+    later = finish.SuccessLater(health)
+    later.succeeded("groq", 0.25)
+    assert "groq" not in health.latencies()
+    later.record_now()  # what a delivery that lost the job to another does
+    assert health.latencies()["groq"] == pytest.approx(0.25)
