@@ -6,11 +6,12 @@ a sweeper pass repeats none of them.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Callable
 from datetime import datetime, timezone
+from typing import Callable
 
 from redis.exceptions import RedisError
 from sqlalchemy import text
@@ -22,6 +23,8 @@ from billing.money import usd
 from . import lifecycle, webhooks
 from .models import Account, Job
 from .status import public_base
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,8 @@ def job_ended(services, job_id: uuid.UUID, webhook_url: str | None,
         pipe.exists(webhooks.slow_key(webhook_url))
     try:
         replies = pipe.execute()
-    except RedisError:
+    except RedisError as exc:
+        log.warning("Redis unavailable at the end of job %s: %s", job_id, exc)
         return inline
     return inline and not replies[-1]
 
