@@ -136,9 +136,14 @@ def stop_reason(cancel_asked: bool, past_deadline: bool) -> str | None:
 def notify(redis, job_id) -> None:
     """Tell waiters (Prefer: wait, the SSE stream) that the job changed; best effort."""
     try:
-        redis.publish(channel(job_id), "changed")
+        notify_in(redis, job_id)
     except Exception:  # waiters also re-read the row every POLL_SECONDS
         pass
+
+
+def notify_in(pipe, job_id) -> None:
+    """`notify` as one command of the caller's Redis pipeline."""
+    pipe.publish(channel(job_id), "changed")
 
 
 def wait_for_change(pubsub, timeout: float) -> None:

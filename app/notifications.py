@@ -48,13 +48,15 @@ def _record_and_send(session: Session, services, job_id: uuid.UUID, event_type: 
         webhooks.send(services.celery, delivery)
 
 
-def job_started(session: Session, services, job_id: uuid.UUID, event_wanted: bool = True
-                ) -> None:
+def job_started(session: Session, services, job_id: uuid.UUID, event_wanted: bool = True,
+                wake: bool = True) -> None:
     """A worker claimed the job: job.started (if asked for) and a nudge to waiters.
-    `event_wanted=False`: the caller knows the job did not ask for job.started."""
+    `event_wanted=False`: the caller knows the job did not ask for job.started; `wake=False`:
+    the caller sends the nudge itself (`lifecycle.notify_in`)."""
     if event_wanted:
         _record_and_send(session, services, job_id, "job.started")
-    lifecycle.notify(services.redis, job_id)
+    if wake:
+        lifecycle.notify(services.redis, job_id)
 
 
 def job_settled(session: Session, services, job_id: uuid.UUID) -> None:
@@ -103,7 +105,7 @@ def job_ended(services, job_id: uuid.UUID, webhook_url: str | None,
     needs no broker."""
     inline = bool(webhook_url) and services.config["WEBHOOK_INLINE_TIMEOUT_SECONDS"] > 0
     pipe = services.redis.pipeline(transaction=False)
-    pipe.publish(lifecycle.channel(job_id), "changed")
+    lifecycle.notify_in(pipe, job_id)
     if also is not None:
         also(pipe)
     if inline:

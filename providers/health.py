@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Callable
 
 import redis as redis_lib
 
@@ -49,20 +50,28 @@ class BackendHealth:
     def _key(self, backend: str, part: str) -> str:
         return f"{PREFIX}{backend}:{part}"
 
-    def states(self, backends: list[str]) -> dict[str, tuple]:
+    def states(self, backends: list[str], also: Callable[[object], None] | None = None
+               ) -> dict[str, tuple]:
         """Every backend's breaker as `allow` reads it, (open, fails), in one command; {} if
         Redis is down. A job reads its whole chain at once, so that skipping an open breaker
-        costs it no round trip of its own."""
+        costs it no round trip of its own. `also` adds the caller's own commands to that
+        round trip (they share its fate if Redis is down)."""
+        keys = self._keys(backends)
+        pipe = self.redis.pipeline(transaction=False)
+        if also is not None:
+            also(pipe)
+        if keys:
+            pipe.mget(keys)
         try:
-            return self._read(backends)
+            replies = pipe.execute() if len(pipe) else []
         except redis_lib.RedisError:
             return {}
+        return self._pairs(backends, replies[-1]) if keys else {}
 
-    def _read(self, backends: list[str]) -> dict[str, tuple]:
-        if not backends:
-            return {}
-        found = self.redis.mget([self._key(backend, part) for backend in backends
-                                 for part in ("open", "fails")])
+    def _keys(self, backends: list[str]) -> list[str]:
+        return [self._key(backend, part) for backend in backends for part in ("open", "fails")]
+
+    def _pairs(self, backends: list[str], found: list) -> dict[str, tuple]:
         return {backend: (is_open is not None, fails)
                 for backend, is_open, fails in zip(backends, found[0::2], found[1::2])}
 
@@ -70,7 +79,8 @@ class BackendHealth:
         """Whether this worker may call `backend` now (a half-open breaker admits one probe).
         `read`: the backend's entry of `states`, when nothing has happened since."""
         try:
-            is_open, fails = read if read is not None else self._read([backend])[backend]
+            is_open, fails = read if read is not None else self._pairs(
+                [backend], self.redis.mget(self._keys([backend])))[backend]
             if is_open:
                 return False
             if int(fails or 0) < self.policy.threshold:

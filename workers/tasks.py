@@ -41,8 +41,10 @@ def run_job(job_id: str) -> str | None:
             _settle_and_announce(job_id)
             return "cancelled"
         return None  # a duplicate delivery, or the job is already final
-    notifications.job_started(db.session, services, claimed.job_id, claimed.wants_started)
-    health = finish.SuccessLater(current_app.extensions["backend_health"])
+    # The waiters' wake-up goes with the first read of the job's breakers (finish.JobHealth).
+    notifications.job_started(db.session, services, claimed.job_id, claimed.wants_started,
+                              wake=False)
+    health = finish.JobHealth(current_app.extensions["backend_health"], claimed.job_id)
     ended = execute.execute(db.session, load_catalog(), current_app.extensions["backends"],
                             claimed, config["JOB_LEASE_SECONDS"], retry_policy(config),
                             health, settle=True, leases=current_app.extensions["lease_keeper"])

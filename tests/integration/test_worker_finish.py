@@ -222,8 +222,23 @@ def test_the_backends_success_is_recorded_with_the_jobs_end(app, client, db_sess
 def test_a_success_waits_for_the_jobs_end_or_is_recorded_on_its_own(app):
     health = app.extensions["backend_health"]
     app.extensions["redis"].hdel("gpub:latency", "groq")
-    later = finish.SuccessLater(health)
+    later = finish.JobHealth(health, uuid.uuid4())
     later.succeeded("groq", 0.25)
     assert "groq" not in health.latencies()
     later.record_now()  # what a delivery that lost the job to another does
     assert health.latencies()["groq"] == pytest.approx(0.25)
+
+
+def test_a_job_wakes_its_waiters_when_it_starts_and_when_it_ends(app, client, db_session, sent):
+    redis = app.extensions["redis"]
+    with Receiver() as receiver:
+        job_id = _submit(app, client, "wake@example.com", receiver.url)
+        waiter = redis.pubsub(ignore_subscribe_messages=True)
+        waiter.subscribe(lifecycle.channel(job_id))
+        waiter.get_message(timeout=1)  # the subscription's confirmation
+        try:
+            assert run_job(job_id) == "completed"
+            wakes = [waiter.get_message(timeout=5) for _ in range(2)]
+        finally:
+            waiter.close()
+    assert [wake and wake["data"] for wake in wakes] == [b"changed", b"changed"]
