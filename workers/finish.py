@@ -6,6 +6,9 @@ has been quick) and the budget alerts. A job the statement could not settle goes
 settle task instead, which does all of that once it has settled the job. A worker killed
 after the final statement leaves a settled job without its event; the lifecycle sweep writes
 and sends it (notifications.missing_final_events).
+
+`JobHealth` is the backend health a job runs with: it folds the job's own Redis writes (its
+start's wake-up, its call's success) into round trips the job makes anyway.
 """
 from __future__ import annotations
 
