@@ -2,8 +2,10 @@
 B2: POST /run p50 and p99 latency minus the bare route's, in ms. Goal: p50 <= 3 ms added.
 
 Both run under gunicorn with the same settings, the Procfile's web defaults (2 workers of 8
-threads), against the same Redis. B1's load is 8 keep-alive client threads for 3 s a round.
-Each loaded round also reads the CPU each process spent per request (bench/cpu.py). Both
+threads), against the same Redis. B1's load is 8 keep-alive client threads, 3 s a route a
+round, in six turns of 0.5 s that alternate the routes: the machine's speed drifts within
+seconds, and turns that short let the drift hit both alike. Each loaded round also reads the
+CPU each process spent per request over its turns (bench/cpu.py). Both
 routes keep the cores busy, so B1 is about the bare route's CPU per request (the machine's
 in all) divided by POST /run's.
 B2 is measured with one client, one request at a time: under a saturating load a request's
@@ -16,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import psutil
@@ -23,11 +26,11 @@ from sqlalchemy import text
 
 from common import NO_RATE_LIMITS, fresh_database, make_app, report
 from cpu import CpuMeter, describe, servers, tree
-from load import run_load
+from load import LoadResult, run_load
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = [sys.executable, "-m", "gunicorn", "--workers", "2", "--threads", "8", "--log-level", "warning"]
-THREADS, SECONDS = 8, 3.0
+THREADS, SECONDS, TURNS = 8, 3.0, 6
 EMBED = {"service": "embedding-l4", "input": {"text": "benchmark"}}
 
 
@@ -70,13 +73,23 @@ def meter(server: subprocess.Popen) -> CpuMeter:
                      "client": lambda: [psutil.Process()]})
 
 
-def metered(cpu_meter: CpuMeter, readings: list, load):
-    """Run `load` inside the meter's window; keep (CPU by role, requests) in `readings`."""
-    cpu_meter.resolve()
-    cpu_meter.start()
-    result = load()
-    readings.append((cpu_meter.stop(), result.requests))
-    return result
+def alternated(loads: tuple, meters: tuple, readings: tuple) -> tuple[LoadResult, ...]:
+    """One loaded round: each load (a callable taking its seconds) runs in TURNS turns,
+    alternating with the other's; each one's turns make one result, and the CPU of its
+    turns, summed, goes to its list of `readings` as (CPU by role, requests)."""
+    for meter in meters:
+        meter.resolve()
+    turns: tuple[list, list] = ([], [])
+    used: tuple[Counter, Counter] = (Counter(), Counter())
+    for _ in range(TURNS):
+        for side, load in enumerate(loads):
+            meters[side].start()
+            turns[side].append(load(SECONDS / TURNS))
+            used[side].update(meters[side].stop())
+    results = tuple(LoadResult.merged(side) for side in turns)
+    for side, result in enumerate(results):
+        readings[side].append((dict(used[side]), result.requests))
+    return results
 
 
 def print_added(label: str, pairs: list, p: int, goal: str = "") -> None:
@@ -92,14 +105,17 @@ def main() -> None:
     bare, bare_port = serve("bare_app:app", env, ROOT / "bench")
     try:
         headers = {"Authorization": f"Bearer {account_key(url)}"}
-        ours_at = lambda threads: run_load(our_port, "/run", EMBED, headers, threads, SECONDS)  # noqa
-        bare_at = lambda threads: run_load(bare_port, "/run", {}, {}, threads, SECONDS)  # noqa
+        ours_at = lambda threads, seconds=SECONDS: run_load(  # noqa: E731
+            our_port, "/run", EMBED, headers, threads, seconds)
+        bare_at = lambda threads, seconds=SECONDS: run_load(  # noqa: E731
+            bare_port, "/run", {}, {}, threads, seconds)
         ours_at(THREADS), bare_at(THREADS)  # warm-up
         meters = meter(ours), meter(bare)
+        loads = (lambda seconds: ours_at(THREADS, seconds),
+                 lambda seconds: bare_at(THREADS, seconds))
         loaded, single, cpu = [], [], ([], [])
         for _ in range(int(os.environ.get("BENCH_ROUNDS", 5))):
-            loaded.append((metered(meters[0], cpu[0], lambda: ours_at(THREADS)),
-                           metered(meters[1], cpu[1], lambda: bare_at(THREADS))))
+            loaded.append(alternated(loads, meters, cpu))
             single.append((ours_at(1), bare_at(1)))
         print("req/s: POST /run " + " ".join(f"{o.per_second:.0f}" for o, _ in loaded)
               + ", bare route " + " ".join(f"{b.per_second:.0f}" for _, b in loaded))

@@ -18,6 +18,12 @@ class LoadResult:
     def per_second(self) -> float:
         return self.requests / self.seconds
 
+    @classmethod
+    def merged(cls, results: list["LoadResult"]) -> "LoadResult":
+        """Several runs of one load as one: their requests, seconds and latencies together."""
+        return cls(sum(r.requests for r in results), sum(r.seconds for r in results),
+                   [latency for r in results for latency in r.latencies])
+
     def percentile(self, p: float) -> float:
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
