@@ -12,6 +12,7 @@ B2 is measured with one client, one request at a time: under a saturating load a
 latency is mostly its wait in the queue (threads / throughput), which B1 already reports, so
 the loaded figures are printed only for reference. Rounds interleave candidate and baseline.
 """
+import functools
 import os
 import socket
 import statistics
@@ -111,8 +112,7 @@ def main() -> None:
             bare_port, "/run", {}, {}, threads, seconds)
         ours_at(THREADS), bare_at(THREADS)  # warm-up
         meters = meter(ours), meter(bare)
-        loads = (lambda seconds: ours_at(THREADS, seconds),
-                 lambda seconds: bare_at(THREADS, seconds))
+        loads = (functools.partial(ours_at, THREADS), functools.partial(bare_at, THREADS))
         loaded, single, cpu = [], [], ([], [])
         for _ in range(int(os.environ.get("BENCH_ROUNDS", 5))):
             loaded.append(alternated(loads, meters, cpu))

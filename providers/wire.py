@@ -141,7 +141,7 @@ def json_body(name: str, response: Response):
 
 
 def raise_for_status(name: str, response: Response) -> None:
-    """Raise the error class that `response`'s status calls for; nothing on 2xx/3xx."""
+    """Raise the error class that `response`'s status calls for; nothing on 2xx."""
     status = response.status_code
     if status < 300:
         return
