@@ -11,6 +11,10 @@ in all) divided by POST /run's.
 B2 is measured with one client, one request at a time: under a saturating load a request's
 latency is mostly its wait in the queue (threads / throughput), which B1 already reports, so
 the loaded figures are printed only for reference. Rounds interleave candidate and baseline.
+
+Each round also loads a third route, the floor (bench/floor_app.py): the bare route plus one
+committed row, the least any route keeping invariant 2 does. Its ratios say how much of the
+gap to the bare route any such API pays, and how much is ours.
 """
 import functools
 import os
@@ -25,7 +29,7 @@ from pathlib import Path
 import psutil
 from sqlalchemy import text
 
-from common import NO_RATE_LIMITS, fresh_database, make_app, report
+from common import NO_RATE_LIMITS, floor_env, fresh_database, make_app, report
 from cpu import CpuMeter, describe, servers, tree
 from load import LoadResult, run_load
 
@@ -76,12 +80,12 @@ def meter(server: subprocess.Popen) -> CpuMeter:
 
 def alternated(loads: tuple, meters: tuple, readings: tuple) -> tuple[LoadResult, ...]:
     """One loaded round: each load (a callable taking its seconds) runs in TURNS turns,
-    alternating with the other's; each one's turns make one result, and the CPU of its
+    alternating with the others'; each one's turns make one result, and the CPU of its
     turns, summed, goes to its list of `readings` as (CPU by role, requests)."""
     for meter in meters:
         meter.resolve()
-    turns: tuple[list, list] = ([], [])
-    used: tuple[Counter, Counter] = (Counter(), Counter())
+    turns = tuple([] for _ in loads)
+    used = tuple(Counter() for _ in loads)
     for _ in range(TURNS):
         for side, load in enumerate(loads):
             meters[side].start()
@@ -103,31 +107,40 @@ def main() -> None:
     url, drop = fresh_database()
     env = {"DATABASE_URL": url, "GPUBRIDGE_ENV": "development", **NO_RATE_LIMITS}
     ours, our_port = serve("app:create_app()", env, ROOT)
+    floor, floor_port = serve("floor_app:app", {**env, **floor_env(url)}, ROOT / "bench")
     bare, bare_port = serve("bare_app:app", env, ROOT / "bench")
     try:
         headers = {"Authorization": f"Bearer {account_key(url)}"}
         ours_at = lambda threads, seconds=SECONDS: run_load(  # noqa: E731
             our_port, "/run", EMBED, headers, threads, seconds)
+        floor_at = functools.partial(run_load, floor_port, "/run", EMBED, {})
         bare_at = lambda threads, seconds=SECONDS: run_load(  # noqa: E731
             bare_port, "/run", {}, {}, threads, seconds)
-        ours_at(THREADS), bare_at(THREADS)  # warm-up
-        meters = meter(ours), meter(bare)
-        loads = (functools.partial(ours_at, THREADS), functools.partial(bare_at, THREADS))
-        loaded, single, cpu = [], [], ([], [])
+        ours_at(THREADS), floor_at(THREADS, SECONDS), bare_at(THREADS)  # warm-up
+        meters = meter(ours), meter(floor), meter(bare)
+        loads = (functools.partial(ours_at, THREADS), functools.partial(floor_at, THREADS),
+                 functools.partial(bare_at, THREADS))
+        loaded, single, cpu = [], [], ([], [], [])
         for _ in range(int(os.environ.get("BENCH_ROUNDS", 5))):
             loaded.append(alternated(loads, meters, cpu))
             single.append((ours_at(1), bare_at(1)))
-        print("req/s: POST /run " + " ".join(f"{o.per_second:.0f}" for o, _ in loaded)
-              + ", bare route " + " ".join(f"{b.per_second:.0f}" for _, b in loaded))
-        print(describe("CPU ms per request, POST /run", cpu[0]))
-        print(describe("CPU ms per request, bare route", cpu[1]))
+        print("req/s: POST /run " + " ".join(f"{o.per_second:.0f}" for o, _, _ in loaded)
+              + ", floor " + " ".join(f"{f.per_second:.0f}" for _, f, _ in loaded)
+              + ", bare route " + " ".join(f"{b.per_second:.0f}" for _, _, b in loaded))
+        for label, readings in zip(("POST /run", "floor", "bare route"), cpu):
+            print(describe(f"CPU ms per request, {label}", readings))
         report("B1", "POST /run req/s / bare route req/s",
-               [o.per_second / b.per_second for o, b in loaded], ">= 0.6")
+               [o.per_second / b.per_second for o, _, b in loaded], ">= 0.6")
+        report("B1 floor", "one committed row + task req/s / bare route req/s",
+               [f.per_second / b.per_second for _, f, b in loaded])
+        report("B1 above the floor", "POST /run req/s / floor req/s",
+               [o.per_second / f.per_second for o, f, _ in loaded])
         print_added("B2: p50 added latency, one client", single, 50, "  goal <= 3 ms")
         print_added("B2: p99 added latency, one client", single, 99)
-        print_added("    for reference, p50 added under B1's load", loaded, 50)
+        print_added("    for reference, p50 added under B1's load",
+                    [(ours, bare) for ours, _, bare in loaded], 50)
     finally:
-        for process in (ours, bare):
+        for process in (ours, floor, bare):
             process.terminate()
             process.wait()
         drop()

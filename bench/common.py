@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 from typing import Callable
 
+import psycopg
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -41,6 +42,20 @@ def fresh_database() -> tuple[str, Callable[[], None]]:
         admin.dispose()
     return url, drop
 
+
+def floor_env(database_url: str) -> dict:
+    """The environment of bench/floor_app.py on `database_url`'s database, its table made."""
+    libpq = sa.engine.make_url(database_url).set(drivername="postgresql")
+    libpq = libpq.render_as_string(hide_password=False)
+    with psycopg.connect(libpq, autocommit=True) as connection:
+        connection.execute(FLOOR_TABLE)
+    return {"FLOOR_DATABASE_URL": libpq}
+
+
+# A job row with only its primary key: no index, constraint or column a floor does not need.
+FLOOR_TABLE = """CREATE TABLE bench_floor_jobs (
+    id uuid PRIMARY KEY, status text NOT NULL DEFAULT 'queued', input jsonb NOT NULL,
+    output jsonb, created_at timestamptz NOT NULL DEFAULT now())"""
 
 NO_RATE_LIMITS = {"GPUBRIDGE_RATE_LIMIT_PER_KEY": "0", "GPUBRIDGE_RATE_LIMIT_PER_ADDRESS": "0"}
 
