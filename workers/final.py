@@ -2,7 +2,9 @@
 
 `finish_job` (migration 0010) runs on an autocommit connection and is atomic by itself. The
 job's row and its attempts, which the final webhook and the budget alerts need, are read in
-the same round trip: psycopg's pipeline sends the three statements before reading any answer.
+the same round trip: psycopg's pipeline sends both statements before reading any answer. The
+attempts come with the row, as JSON: a pipeline saves the wait for an answer, not the
+client's CPU, which is about the same for a pipeline as for its statements one by one.
 
 The settlement is priced here, before the call, from what the claim returned. Should pricing
 or the settling part of the call fail (a pricing bug, a constraint), the job still ends: the
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import namedtuple
 from dataclasses import asdict, dataclass
 from types import SimpleNamespace
 
@@ -31,11 +34,13 @@ _FINISH_JOB = (
     "%(tokens)s::text[], %(types)s::text[], %(data)s::bytea[], %(captured)s, %(refunded)s, "
     "%(discount)s)")
 _ENDED_JOB = (
-    "SELECT j.*, a.alert_webhook_url IS NOT NULL AS alerts FROM jobs j "
-    "JOIN accounts a ON a.id = j.account_id WHERE j.id = %(id)s")
-_ATTEMPTS = (
-    "SELECT backend, outcome, error, error_class, seconds FROM job_attempts "
-    "WHERE job_id = %(id)s ORDER BY id")
+    "SELECT j.*, a.alert_webhook_url IS NOT NULL AS alerts, (SELECT COALESCE(jsonb_agg("
+    "jsonb_build_object('backend', t.backend, 'outcome', t.outcome, 'error', t.error, "
+    "'error_class', t.error_class, 'seconds', t.seconds) ORDER BY t.id), '[]') "
+    "FROM job_attempts t WHERE t.job_id = j.id) AS tried "
+    "FROM jobs j JOIN accounts a ON a.id = j.account_id WHERE j.id = %(id)s")
+# A job_attempts row as the status object reads it.
+AttemptRow = namedtuple("AttemptRow", "backend outcome error error_class seconds")
 
 
 @dataclass(frozen=True)
@@ -91,14 +96,14 @@ def _call(engine: Engine, claimed, ending: Ending, attempts: list[Attempt],
         # Not prepared: a statement that a failed pipeline skipped would be taken for prepared.
         with connection.pipeline():
             ended = connection.execute(_FINISH_JOB, params, prepare=False)
-            job = connection.cursor(row_factory=namedtuple_row).execute(
+            read = connection.cursor(row_factory=namedtuple_row).execute(
                 _ENDED_JOB, params, prepare=False)
-            tried = connection.cursor(row_factory=namedtuple_row).execute(
-                _ATTEMPTS, params, prepare=False)
         finished, armed = ended.fetchone()
         if not finished:
             return None
-        return Final(ending.status, quote is not None, armed, job.fetchone(), tried.fetchall())
+        job = read.fetchone()
+        tried = [AttemptRow(**attempt) for attempt in job.tried]
+        return Final(ending.status, quote is not None, armed, job, tried)
 
 
 def _params(claimed, ending: Ending, attempts: list[Attempt],
