@@ -71,7 +71,7 @@ def envelope(event_type: str, data: dict) -> str:
 
 
 # psycopg's style: written once, run in a session's transaction or, by the worker that ends
-# a job, beside the read of the signing secrets on a bare autocommit connection.
+# a job, with the read of the signing secrets in one statement (workers/finish.py).
 INSERT = (
     "INSERT INTO webhook_deliveries (account_id, job_id, event_key, event_type, message_id, "
     "url, payload, attempts, next_attempt_at) VALUES (%(acct)s, %(job)s, %(key)s, %(type)s, "

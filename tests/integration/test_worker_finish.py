@@ -5,13 +5,14 @@ The task runs in this process (no billing or webhooks worker): the messages it w
 recorded instead, so each test sees exactly what was left to the other queues.
 """
 import dataclasses
+import json
 import uuid
 
 import pytest
 import redis as redis_lib
 from sqlalchemy import text
 
-from app import lifecycle, notifications, webhooks
+from app import lifecycle, notifications, webhook_signing, webhooks
 from app.catalog import load_catalog
 from app.extensions import db
 from billing import accounts, ledger, settlement
@@ -87,6 +88,35 @@ def test_the_worker_settles_the_job_with_its_final_status_and_delivers_the_webho
         ("job.completed", "delivered", 1)
     assert b'"settled":true' in receiver.requests[0]["body"]
     assert sent == []  # nothing left for the billing or webhooks workers
+
+
+def test_the_inline_webhook_is_signed_during_a_rotation_and_lists_every_deliverys_attempts(
+        app, client, db_session, sent):
+    """The final event's row and the signing secrets are one statement, and the job's attempts
+    are read with its row: both secrets of a rotation (the current one first) and an attempt
+    of an earlier delivery of the job, in order, must reach the receiver."""
+    key = auth(register(client, "rotating@example.com"))
+    grant(app, "rotating@example.com", "1")
+    old = client.get("/account/webhook-secret", headers=key).get_json()["secret"]
+    new = client.post("/account/webhook-secret/rotate", headers=key).get_json()["secret"]
+    with Receiver() as receiver:
+        job_id = client.post("/run", json={**LLM, "webhook_url": receiver.url},
+                             headers=key).get_json()["job_id"]
+        db_session.execute(text(  # what a delivery that died after one failed call left
+            "INSERT INTO job_attempts (job_id, delivery, backend, outcome, error, error_class, "
+            "seconds) VALUES (:id, 0, 'deepinfra', 'retryable', 'HTTP 503', 'server', 1.25)"),
+            {"id": uuid.UUID(job_id)})
+        db_session.commit()
+        assert run_job(job_id) == "completed"
+    [request] = receiver.requests
+    headers = request["headers"]
+    signatures = headers["webhook-signature"].split(" ")
+    assert signatures == [webhook_signing.sign(secret, headers["webhook-id"],
+                                               int(headers["webhook-timestamp"]), request["body"])
+                          for secret in (new, old)]
+    attempts = json.loads(request["body"])["data"]["attempts"]
+    assert [(a["backend"], a["outcome"], a["seconds"]) for a in attempts] == \
+        [("deepinfra", "retryable", 1.25), ("groq", "ok", attempts[1]["seconds"])]
 
 
 def test_a_failing_receiver_gets_retries_from_the_webhooks_workers_and_no_inline_attempt(
