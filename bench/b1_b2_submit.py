@@ -4,7 +4,7 @@ B2: POST /run p50 and p99 latency minus the bare route's, in ms. Goal: p50 <= 3 
 Both run under gunicorn with the same settings, the Procfile's web defaults (2 workers of 8
 threads), against the same Redis. B1's load is 8 keep-alive client threads, 3 s a route a
 round, in six turns of 0.5 s that alternate the routes: the machine's speed drifts within
-seconds, and turns that short let the drift hit both alike. Each loaded round also reads the
+seconds, and turns that short let the drift hit them alike. Each loaded round also reads the
 CPU each process spent per request over its turns (bench/cpu.py). Both
 routes keep the cores busy, so B1 is about the bare route's CPU per request (the machine's
 in all) divided by POST /run's.
