@@ -75,9 +75,9 @@ def after_final(session: Session, services, ended: Final,
 
 
 # The final event's delivery row and the signing secrets in one statement, not a pipeline of
-# two (psycopg's pipeline saves the wait, not the client's CPU: about as much as two
-# statements): one row per secret, current first, one with a NULL secret if the account has
-# none yet, and no row if the event exists.
+# two (a pipeline costs the client about what its statements do; workers/final.py): one row
+# per secret, current first, one with a NULL secret if the account has none yet, and no row
+# if the event exists.
 _WRITE_EVENT = (f"WITH written AS ({webhooks.INSERT}) SELECT written.*, s.secret, s.current "
                 f"FROM written LEFT JOIN LATERAL ({webhook_signing.SIGNING}) s ON true "
                 "ORDER BY s.current DESC")
