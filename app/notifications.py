@@ -48,15 +48,13 @@ def _record_and_send(session: Session, services, job_id: uuid.UUID, event_type: 
         webhooks.send(services.celery, delivery)
 
 
-def job_started(session: Session, services, job_id: uuid.UUID, event_wanted: bool = True,
-                wake: bool = True) -> None:
-    """A worker claimed the job: job.started (if asked for) and a nudge to waiters.
-    `event_wanted=False`: the caller knows the job did not ask for job.started; `wake=False`:
-    the caller sends the nudge itself (`lifecycle.notify_in`)."""
+def job_started(session: Session, services, job_id: uuid.UUID, event_wanted: bool = True
+                ) -> None:
+    """A worker claimed the job: job.started, if asked for (`event_wanted=False`: the caller
+    knows it was not). The waiters' nudge goes with the job's read of its breakers
+    (workers.finish.JobHealth)."""
     if event_wanted:
         _record_and_send(session, services, job_id, "job.started")
-    if wake:
-        lifecycle.notify(services.redis, job_id)
 
 
 def job_settled(session: Session, services, job_id: uuid.UUID) -> None:

@@ -41,9 +41,7 @@ def run_job(job_id: str) -> str | None:
             _settle_and_announce(job_id)
             return "cancelled"
         return None  # a duplicate delivery, or the job is already final
-    # The waiters' wake-up goes with the first read of the job's breakers (finish.JobHealth).
-    notifications.job_started(db.session, services, claimed.job_id, claimed.wants_started,
-                              wake=False)
+    notifications.job_started(db.session, services, claimed.job_id, claimed.wants_started)
     health = finish.JobHealth(current_app.extensions["backend_health"], claimed.job_id)
     ended = execute.execute(db.session, load_catalog(), current_app.extensions["backends"],
                             claimed, config["JOB_LEASE_SECONDS"], retry_policy(config),
