@@ -1,10 +1,11 @@
 """A job's final statement: its status, last attempt, files and settlement in one SQL call.
 
 `finish_job` (migration 0010) runs on an autocommit connection and is atomic by itself. The
-job's row and its attempts, which the final webhook and the budget alerts need, are read in
-the same round trip: psycopg's pipeline sends both statements before reading any answer. The
-attempts come with the row, as JSON: a pipeline saves the wait for an answer, not the
-client's CPU, which is about the same for a pipeline as for its statements one by one.
+job's row and its attempts, which the final webhook and the budget alerts need, are read just
+after it, in one statement (the attempts as JSON). Both statements are prepared, which a
+psycopg pipeline would not allow safely (a statement a failed pipeline skipped is taken for
+prepared): planning them each time cost PostgreSQL more CPU than the pipeline's one saved
+wait was worth (README, B3).
 
 The settlement is priced here, before the call, from what the claim returned. Should pricing
 or the settling part of the call fail (a pricing bug, a constraint), the job still ends: the
@@ -93,15 +94,10 @@ def _call(engine: Engine, claimed, ending: Ending, attempts: list[Attempt],
           quote: settlement.Quote | None) -> Final | None:
     params = _params(claimed, ending, attempts, quote)
     with autocommit(engine) as connection:
-        # Not prepared: a statement that a failed pipeline skipped would be taken for prepared.
-        with connection.pipeline():
-            ended = connection.execute(_FINISH_JOB, params, prepare=False)
-            read = connection.cursor(row_factory=namedtuple_row).execute(
-                _ENDED_JOB, params, prepare=False)
-        finished, armed = ended.fetchone()
+        finished, armed = connection.execute(_FINISH_JOB, params).fetchone()
         if not finished:
             return None
-        job = read.fetchone()
+        job = connection.cursor(row_factory=namedtuple_row).execute(_ENDED_JOB, params).fetchone()
         tried = [AttemptRow(**attempt) for attempt in job.tried]
         return Final(ending.status, quote is not None, armed, job, tried)
 

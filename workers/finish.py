@@ -74,8 +74,8 @@ def after_final(session: Session, services, ended: Final,
         notifications.budget_alerts(session, services, job.account_id)
 
 
-# The final event's delivery row and the signing secrets in one statement, not a pipeline of
-# two (a pipeline costs the client about what its statements do; workers/final.py): one row
+# The final event's delivery row and the signing secrets in one statement, not two (a psycopg
+# pipeline of two costs the client about what the two do one by one; README, B3): one row
 # per secret, current first, one with a NULL secret if the account has none yet, and no row
 # if the event exists.
 _WRITE_EVENT = (f"WITH written AS ({webhooks.INSERT}) SELECT written.*, s.secret, s.current "
