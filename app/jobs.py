@@ -15,8 +15,8 @@ from billing import discounts, ledger, limits
 from billing.money import format_usd, usd
 from billing.pricing import estimate
 from providers.base import PermanentProviderError, RetryableProviderError
-from providers.media import UrlPolicy, check_url
 from providers.router import candidates
+from providers.urlguard import UrlPolicy, check_url
 
 from . import idempotency, schemas
 from .auth import hash_key, invalid_key, key_owner, request_key

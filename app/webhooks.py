@@ -21,7 +21,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from providers.base import ProviderError
-from providers.media import UnsafeUrlError, UrlPolicy, post_once, system_resolver
+from providers.media import post_once
+from providers.urlguard import UnsafeUrlError, UrlPolicy, system_resolver
 
 from . import webhook_signing
 from .dbpool import autocommit, in_session

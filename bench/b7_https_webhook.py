@@ -25,10 +25,11 @@ from statistics import median
 from common import interleave, report
 
 from providers import media
+from providers.urlguard import UrlPolicy
 
 POSTS = int(os.environ.get("B7_POSTS", "40"))
 HOST = "hooks.test"
-POLICY = media.UrlPolicy(allow_private=True, timeout=10)
+POLICY = UrlPolicy(allow_private=True, timeout=10)
 
 
 class Receiver(BaseHTTPRequestHandler):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 
 from .base import BackendUnavailable, Call, Result, UpstreamError, Usage
-from .media import UrlPolicy
+from .urlguard import UrlPolicy
 from .wire import Client
 
 

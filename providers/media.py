@@ -1,8 +1,8 @@
-"""Fetch user-supplied media URLs without letting them reach private address space.
+"""Fetch user-supplied media URLs, and POST webhooks, without reaching private address space.
 
-Every host name is resolved once, every address is checked, and the connection goes to a checked
-address (TLS still verifies the original host name), so DNS rebinding cannot swap it afterwards.
-Redirects are followed by hand and each hop is checked again.
+Every host name is resolved and checked once (providers/urlguard.py), and the connection goes
+to a checked address (TLS still verifies the original host name), so DNS rebinding cannot swap
+it afterwards. Redirects are followed by hand and each hop is checked again.
 """
 from __future__ import annotations
 
@@ -11,128 +11,22 @@ import binascii
 import functools
 import http.client
 import io
-import ipaddress
-import re
 import socket
 import ssl
 import time
-from dataclasses import dataclass
-from typing import Callable
 from urllib.parse import quote, unquote_to_bytes, urljoin, urlsplit
 
 from providers.base import PermanentProviderError, RetryableProviderError
 from providers.keepalive import KeptConnections
+from providers.urlguard import Resolver, UrlPolicy, checked_target, system_resolver
 
 MAX_REDIRECTS = 3
 REDIRECT_CODES = (301, 302, 303, 307, 308)
 RETRYABLE_4XX = (408, 429)
 CHUNK = 64 * 1024
 URL_SAFE = "/%:@!$&'()*+,;=?-._~"  # keep what is already valid in a path or query
-NAT64 = ipaddress.ip_network("64:ff9b::/96")  # IPv6 addresses a NAT64 gateway maps to IPv4
-# What inet_aton reads as an IPv4 address: 1 to 4 parts, each decimal, octal (0...) or hex (0x...)
-NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}\.?$", re.I)
-
-#: (host, port) -> addresses; tests pass their own to point names anywhere.
-Resolver = Callable[[str, int], list[str]]
 #: This process's idle connections to webhook receivers (post_once).
 KEPT = KeptConnections()
-
-
-class UnsafeUrlError(PermanentProviderError):
-    """Raised when a URL has a refused scheme or resolves to an address we must not reach."""
-
-
-@dataclass(frozen=True)
-class UrlPolicy:
-    """What a media fetch may reach and how much it may read."""
-
-    allow_private: bool = False  # development only: loopback and private networks
-    max_bytes: int = 25 * 1024 * 1024
-    timeout: float = 20.0
-
-
-def system_resolver(host: str, port: int) -> list[str]:
-    """Every address the system resolver gives for `host`."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        if exc.errno == socket.EAI_AGAIN:
-            raise RetryableProviderError(f"could not resolve {host}: try again") from exc
-        raise PermanentProviderError(f"could not resolve host {host}") from exc
-    return list(dict.fromkeys(info[4][0] for info in infos))
-
-
-def address_refusal(address: str, policy: UrlPolicy) -> str | None:
-    """Why `address` may not be reached under `policy`, or None when it may."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if ip.version == 6:
-        # An IPv6 address can carry an IPv4 one; judge the address packets really reach.
-        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo and ip.teredo[1])
-        if ip in NAT64:
-            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-        if embedded:
-            ip = embedded
-    # Link-local (cloud metadata at 169.254.169.254) stays refused even in development.
-    if ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_reserved:
-        return "a link-local, multicast, reserved or unspecified address"
-    if ip.is_loopback or ip.is_private or not ip.is_global:
-        return None if policy.allow_private else "a loopback or private address"
-    return None
-
-
-def _target(url: str) -> tuple[str, str, int]:
-    """The scheme, host and port of an http(s) URL; UnsafeUrlError for anything else."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https"):
-        shown = scheme or "missing"
-        raise UnsafeUrlError(f"URL scheme {shown!r} is not allowed; use https, http or data:")
-    try:
-        host, port = parts.hostname, parts.port
-    except ValueError as exc:
-        raise UnsafeUrlError(f"invalid URL {url}: {exc}") from exc
-    if not host:
-        raise UnsafeUrlError(f"URL {url} has no host")
-    return scheme, host, port or (443 if scheme == "https" else 80)
-
-
-def literal_address(host: str) -> str | None:
-    """The address a numeric host names, in canonical form; None for a name to resolve.
-
-    Resolvers and browsers read 2130706433, 0x7f.1 and 017700000001 as 127.0.0.1 (inet_aton's
-    forms), so they are decoded here, never handed to a resolver that might read them otherwise.
-    """
-    try:
-        return str(ipaddress.ip_address(host.split("%", 1)[0]))
-    except ValueError:
-        pass
-    if not NUMERIC_HOST.match(host):
-        return None
-    try:
-        return socket.inet_ntoa(socket.inet_aton(host.rstrip(".")))
-    except OSError:
-        raise UnsafeUrlError(f"host {host} is not a valid address") from None
-
-
-def _checked_target(url: str, policy: UrlPolicy, resolve: Resolver) -> tuple:
-    """The scheme, host, port and checked addresses of `url`; raises if any address is refused."""
-    scheme, host, port = _target(url)
-    literal = literal_address(host)
-    addresses = [literal] if literal else resolve(host, port)
-    for address in addresses:
-        reason = address_refusal(address, policy)
-        if reason:
-            where = host if address == host else f"{host} resolves to {address}, which"
-            raise UnsafeUrlError(f"URL {url} is refused: {where} is {reason}")
-    if not addresses:
-        raise PermanentProviderError(f"could not resolve host {host}")
-    return scheme, host, port, addresses
-
-
-def check_url(url: str, policy: UrlPolicy, resolve: Resolver = system_resolver) -> None:
-    """Refuse `url` (UnsafeUrlError) unless it is a data: URI or an http(s) URL to public space."""
-    if not url.lower().startswith("data:"):
-        _checked_target(url, policy, resolve)
 
 
 def fetch_media(url: str, policy: UrlPolicy,
@@ -142,7 +36,7 @@ def fetch_media(url: str, policy: UrlPolicy,
         return _decode_data_uri(url, policy)
     deadline = time.monotonic() + policy.timeout
     for _ in range(MAX_REDIRECTS + 1):
-        target = _checked_target(url, policy, resolve)
+        target = checked_target(url, policy, resolve)
         try:
             outcome = _get(url, target, policy, deadline)
         except TimeoutError as exc:
@@ -171,7 +65,7 @@ def post_once(url: str, body: bytes, headers: dict, policy: UrlPolicy,
     receiver keeps it open and its answer was read to the end (providers/keepalive.py). A kept
     connection that turns out to be closed by the receiver is replaced by a new one, once.
     """
-    scheme, host, port, addresses = _checked_target(url, policy, resolve)
+    scheme, host, port, addresses = checked_target(url, policy, resolve)
     deadline = time.monotonic() + policy.timeout
     taken = kept.take(scheme, host, port, addresses) if kept is not None else None
     if taken is not None:

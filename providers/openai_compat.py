@@ -12,8 +12,9 @@ import binascii
 import time
 
 from .base import BackendUnavailable, Call, File, Result, UpstreamError, Usage
-from .media import UrlPolicy, fetch_media
+from .media import fetch_media
 from .outputs import file_output
+from .urlguard import UrlPolicy
 from .wire import Client
 
 OCR_PROMPT = "Extract all the text in this image. Answer with the text only, keeping its layout."

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 
 from .base import File, UpstreamError
-from .media import UrlPolicy, fetch_media
+from .media import fetch_media
+from .urlguard import UrlPolicy
 
 URL_KEYS = ("url", "urls", "image", "images", "image_url", "audio", "audio_url", "audio_out",
             "video", "video_url", "output", "file")

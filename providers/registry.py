@@ -4,11 +4,11 @@ from __future__ import annotations
 from app.catalog import Catalog
 
 from .jina import JinaBackend
-from .media import UrlPolicy
 from .openai_compat import OpenAIBackend
 from .replicate import ReplicateBackend
 from .runpod import RunPodBackend
 from .unconfigured import UnconfiguredBackend
+from .urlguard import UrlPolicy
 from .wire import Client
 
 #: catalog `adapter:` -> the class speaking that wire protocol

@@ -11,9 +11,9 @@ import time
 
 from .base import (BackendUnavailable, Call, CallCancelled, ProviderError, Result,
                    UpstreamError, Usage)
-from .media import UrlPolicy
 from .outputs import shape
 from .polling import StopRequested, poll
+from .urlguard import UrlPolicy
 from .wire import Client
 
 TERMINAL = ("succeeded", "failed", "canceled")

@@ -1,7 +1,7 @@
 """HTTP calls to provider APIs, with every failure turned into the ProviderError the router needs.
 
 Provider base URLs are operator configuration, so these calls do not go through the user-URL
-guard in media.py; anything a *user* supplied is fetched with `media.fetch_media` instead.
+guard (urlguard.py); anything a *user* supplied is fetched with `media.fetch_media` instead.
 
 Classification (what the router should do):
 - timeouts -> ProviderTimeout; refused/reset connections -> ProviderConnectionError;

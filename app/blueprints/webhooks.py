@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from billing.money import MoneyError, parse_usd, usd
 from providers.base import ProviderError
-from providers.media import UrlPolicy, check_url
+from providers.urlguard import UrlPolicy, check_url
 
 from .. import schemas, webhook_signing, webhooks
 from ..auth import current_account

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from providers.base import BackendUnavailable, Call, Result
 from providers.local import embedding, ocr, pdf, speech, upscale
-from providers.media import UrlPolicy
+from providers.urlguard import UrlPolicy
 
 #: task name (the catalog's `task:`) -> module with availability() and run(call, policy)
 TASKS = {"embed": embedding, "tts": speech, "ocr": ocr, "pdf_parse": pdf, "upscale": upscale}

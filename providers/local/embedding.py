@@ -5,7 +5,7 @@ import time
 
 from providers.base import BackendUnavailable, Call, Result, Usage
 from providers.local.tools import missing_module
-from providers.media import UrlPolicy
+from providers.urlguard import UrlPolicy
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSIONS = 384

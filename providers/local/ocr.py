@@ -10,7 +10,8 @@ import time
 from providers.base import BackendUnavailable, Call, PermanentProviderError, Result, Usage
 from providers.local.images import open_image, to_png
 from providers.local.tools import missing_binary, run_tool, stderr_tail
-from providers.media import UrlPolicy, fetch_media
+from providers.media import fetch_media
+from providers.urlguard import UrlPolicy
 
 MAX_SIDE = 8192
 DEFAULT_LANGUAGE = "eng"

@@ -9,7 +9,8 @@ from pypdf import PageObject, PdfReader
 from pypdf.errors import PyPdfError
 
 from providers.base import Call, PermanentProviderError, Result, Usage
-from providers.media import UrlPolicy, fetch_media
+from providers.media import fetch_media
+from providers.urlguard import UrlPolicy
 
 SHORT_LINE = 0.75  # a line shorter than this share of the page's widest line ends a paragraph
 # What pypdf raises on a malformed file, besides its own errors.

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from providers.base import Call, File, PermanentProviderError, Result, Usage
 from providers.local.tools import missing_binary, run_tool, stderr_tail
-from providers.media import UrlPolicy
+from providers.urlguard import UrlPolicy
 
 DEFAULT_VOICE = "en-us"
 #: Kokoro-style names ("af_alloy") start with a language letter then f/m; GPU-Bridge uses them.

@@ -7,7 +7,8 @@ from PIL import Image
 
 from providers.base import BackendUnavailable, Call, File, PermanentProviderError, Result, Usage
 from providers.local.images import open_image, plain_mode, to_png
-from providers.media import UrlPolicy, fetch_media
+from providers.media import fetch_media
+from providers.urlguard import UrlPolicy
 
 MAX_OUTPUT_SIDE = 8192
 SCALES = (2, 4)

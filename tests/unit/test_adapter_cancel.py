@@ -2,7 +2,7 @@
 import pytest
 
 from providers.base import Call, CallCancelled
-from providers.media import UrlPolicy
+from providers.urlguard import UrlPolicy
 from providers.polling import StopRequested, poll
 from providers.replicate import ReplicateBackend
 from providers.runpod import RunPodBackend

@@ -10,7 +10,7 @@ import urllib3
 from providers.base import (BackendUnavailable, Call, PermanentProviderError,
                             ProviderConnectionError, ProviderTimeout, RateLimited, UpstreamError)
 from providers.jina import JinaBackend
-from providers.media import UrlPolicy
+from providers.urlguard import UrlPolicy
 from providers.openai_compat import OpenAIBackend
 from providers.replicate import ReplicateBackend
 from providers.runpod import RunPodBackend

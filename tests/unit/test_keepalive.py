@@ -12,7 +12,8 @@ import pytest
 
 from providers import keepalive
 from providers.keepalive import KeptConnections
-from providers.media import UrlPolicy, post_once, tls_context
+from providers.media import post_once, tls_context
+from providers.urlguard import UrlPolicy
 from tests.tls import self_signed
 
 DEV = UrlPolicy(allow_private=True, timeout=5)

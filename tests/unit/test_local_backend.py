@@ -5,7 +5,7 @@ import pytest
 
 from providers.base import BackendUnavailable, Call
 from providers.local import LocalBackend
-from providers.media import UrlPolicy
+from providers.urlguard import UrlPolicy
 
 
 def test_name_and_unknown_task():

@@ -9,7 +9,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from providers.base import BackendUnavailable, Call, PermanentProviderError
 from providers.local import ocr
-from providers.media import UrlPolicy
+from providers.urlguard import UrlPolicy
 from tests.needs import require_binary
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from providers.base import Call, PermanentProviderError
 from providers.local import pdf
-from providers.media import UrlPolicy
+from providers.urlguard import UrlPolicy
 from tests.needs import require_module
 
 

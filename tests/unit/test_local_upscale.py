@@ -11,7 +11,7 @@ from PIL import Image
 
 from providers.base import BackendUnavailable, Call, PermanentProviderError
 from providers.local import upscale
-from providers.media import UrlPolicy
+from providers.urlguard import UrlPolicy
 
 
 def png(image: Image.Image) -> bytes:

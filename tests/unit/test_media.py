@@ -11,8 +11,9 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 
 from providers.base import PermanentProviderError, RetryableProviderError
-from providers.media import (UnsafeUrlError, UrlPolicy, address_refusal, check_url, fetch_media,
-                             post_once, system_resolver, tls_context)
+from providers.media import fetch_media, post_once, tls_context
+from providers.urlguard import (UnsafeUrlError, UrlPolicy, address_refusal, check_url,
+                                system_resolver)
 from tests.tls import self_signed
 
 STRICT = UrlPolicy()

@@ -8,8 +8,9 @@ import socket
 
 import pytest
 
-from providers import media
-from providers.media import UnsafeUrlError, UrlPolicy, fetch_media, post_once
+from providers import media, urlguard
+from providers.media import fetch_media, post_once
+from providers.urlguard import UnsafeUrlError, UrlPolicy
 from tests.receiver import Receiver
 
 STRICT = UrlPolicy(allow_private=False, timeout=5)
@@ -84,14 +85,14 @@ def test_media_fetch_is_refused_without_connecting(index, receiver, network):
 @pytest.mark.parametrize("host", ["2130706433", "0x7f.1", "017700000001", "0x7f000001",
                                   "127.1", "0177.0.0.1"])
 def test_numeric_host_forms_are_read_as_the_loopback_address(host):
-    assert media.literal_address(host) == "127.0.0.1"
+    assert urlguard.literal_address(host) == "127.0.0.1"
 
 
 def test_names_that_only_look_numeric_are_resolved():
-    assert media.literal_address("cafe.be") is None
-    assert media.literal_address("example.com") is None
+    assert urlguard.literal_address("cafe.be") is None
+    assert urlguard.literal_address("example.com") is None
     with pytest.raises(UnsafeUrlError):
-        media.literal_address("08.1.1.1")  # not a valid octal part: neither name nor address
+        urlguard.literal_address("08.1.1.1")  # not a valid octal part: neither name nor address
 
 
 def test_a_redirect_to_loopback_is_not_followed(receiver, network):
