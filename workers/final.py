@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 
 from app.catalog import Catalog
 from app.dbpool import autocommit
+from app.models import Job
 from billing import settlement
 from providers.router import Attempt
 
@@ -34,8 +35,12 @@ _FINISH_JOB = (
     "%(output)s::jsonb, %(error)s::jsonb, %(usage)s::jsonb, %(attempts)s::jsonb, "
     "%(tokens)s::text[], %(types)s::text[], %(data)s::bytea[], %(captured)s, %(refunded)s, "
     "%(discount)s)")
+# The job's columns as this code knows them, listed, not `j.*`: a prepared statement whose
+# result gains a column fails on every later call ("cached plan must not change result type"),
+# so a migration that adds one would break the final read of every running worker.
+_JOB_COLUMNS = ", ".join(f"j.{column.name}" for column in Job.__table__.columns)
 _ENDED_JOB = (
-    "SELECT j.*, a.alert_webhook_url IS NOT NULL AS alerts, (SELECT COALESCE(jsonb_agg("
+    f"SELECT {_JOB_COLUMNS}, a.alert_webhook_url IS NOT NULL AS alerts, (SELECT COALESCE(jsonb_agg("
     "jsonb_build_object('backend', t.backend, 'outcome', t.outcome, 'error', t.error, "
     "'error_class', t.error_class, 'seconds', t.seconds) ORDER BY t.id), '[]') "
     "FROM job_attempts t WHERE t.job_id = j.id) AS tried "
@@ -97,9 +102,16 @@ def _call(engine: Engine, claimed, ending: Ending, attempts: list[Attempt],
         finished, armed = connection.execute(_FINISH_JOB, params).fetchone()
         if not finished:
             return None
-        job = connection.cursor(row_factory=namedtuple_row).execute(_ENDED_JOB, params).fetchone()
+        job = read_ended(connection, claimed.job_id)
         tried = [AttemptRow(**attempt) for attempt in job.tried]
         return Final(ending.status, quote is not None, armed, job, tried)
+
+
+def read_ended(connection, job_id):
+    """The job's row, with `alerts` (the account has budget alerts) and `tried` (its attempts
+    as JSON, oldest first); None if there is no such job."""
+    return connection.cursor(row_factory=namedtuple_row).execute(
+        _ENDED_JOB, {"id": job_id}).fetchone()
 
 
 def _params(claimed, ending: Ending, attempts: list[Attempt],

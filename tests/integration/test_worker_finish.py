@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from app import lifecycle, notifications, webhook_signing, webhooks
 from app.catalog import load_catalog
+from app.dbpool import autocommit
 from app.extensions import db
 from billing import accounts, ledger, settlement
 from providers.base import Result, Usage
@@ -207,6 +208,24 @@ def test_a_delivery_whose_job_was_taken_over_keeps_its_attempt_and_writes_nothin
         "SELECT count(*) FROM ledger_transactions WHERE job_id = :id AND kind <> 'hold'"),
         {"id": uuid.UUID(job_id)}).scalar()
     assert (files, captures) == (0, 0)
+
+
+def test_the_read_of_an_ended_job_still_answers_after_a_migration_adds_a_column(
+        app, client, sent):
+    """Workers keep running while `flask db upgrade` adds a column to jobs: their prepared
+    read of the ended job must keep answering, not fail on every job until they restart."""
+    with Receiver() as receiver:
+        job_id = uuid.UUID(_submit(app, client, "migrating@example.com", receiver.url))
+    with app.app_context(), autocommit(db.engine) as worker, \
+            autocommit(db.engine) as migration:
+        for _ in range(8):  # past psycopg's prepare threshold: the read is a prepared statement
+            assert final.read_ended(worker, job_id).status == "queued"
+        migration.execute("SET lock_timeout = '10s'")
+        migration.execute("ALTER TABLE jobs ADD COLUMN added_by_a_migration integer")
+        try:
+            assert final.read_ended(worker, job_id).status == "queued"
+        finally:
+            migration.execute("ALTER TABLE jobs DROP COLUMN added_by_a_migration")
 
 
 def test_ending_a_job_wakes_its_waiters_and_reads_the_receivers_slow_mark_at_once(app):
