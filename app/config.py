@@ -78,6 +78,20 @@ def _pool_size(env) -> int:
     return size
 
 
+def _prepare_threshold(env) -> int | None:
+    """After how many runs on one connection psycopg prepares a statement (its default, 5);
+    None for "off": a PgBouncer in transaction mode cannot hold prepared statements unless it
+    is 1.21 or newer with max_prepared_statements set, and would send them to other sessions."""
+    raw = (env.get("GPUBRIDGE_DB_PREPARE_THRESHOLD") or "").strip().lower()
+    if raw == "off":
+        return None
+    threshold = _int(env, "GPUBRIDGE_DB_PREPARE_THRESHOLD", 5)
+    if threshold < 0:
+        raise ConfigError(f"GPUBRIDGE_DB_PREPARE_THRESHOLD must be 'off' or at least 0, "
+                          f"got {threshold}")
+    return threshold
+
+
 def _names(raw: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (raw or "").split(",") if part.strip())
 
@@ -158,7 +172,9 @@ def load_config(env=None) -> dict:
         "RATE_LIMIT_WINDOW_SECONDS": _int(env, "GPUBRIDGE_RATE_LIMIT_WINDOW_SECONDS", 60),
         "PROXY_HOPS": _int(env, "GPUBRIDGE_PROXY_HOPS", 0),
         "LOG_LEVEL": (env.get("GPUBRIDGE_LOG_LEVEL") or "INFO").upper(),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": _pool_size(env)},
+        "SQLALCHEMY_ENGINE_OPTIONS": {
+            "pool_size": _pool_size(env),
+            "connect_args": {"prepare_threshold": _prepare_threshold(env)}},
     }
     check_config(config)
     return config

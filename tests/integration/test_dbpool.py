@@ -10,6 +10,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
+from app.config import load_config
 from app.dbpool import autocommit, replace_dead_connections, server_has_hung_up
 from app.extensions import db
 
@@ -116,3 +117,23 @@ def test_a_burst_as_wide_as_the_web_threads_reuses_the_pools_connections(app):
             assert len(opened) == first
         finally:
             sa.event.remove(engine, "connect", count)
+
+
+@pytest.mark.parametrize("setting,prepared", [(None, True), ("off", False)])
+def test_statements_are_prepared_unless_the_setting_turns_it_off(app, tmp_path, setting,
+                                                                  prepared):
+    """GPUBRIDGE_DB_PREPARE_THRESHOLD=off, for a PgBouncer that cannot hold prepared
+    statements: a statement run again and again is then never prepared on the server."""
+    env = {"GPUBRIDGE_VAR_DIR": str(tmp_path)}
+    if setting is not None:
+        env["GPUBRIDGE_DB_PREPARE_THRESHOLD"] = setting
+    options = load_config(env)["SQLALCHEMY_ENGINE_OPTIONS"]
+    engine = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"], **options)
+    try:
+        with autocommit(engine) as connection:
+            for _ in range(8):
+                connection.execute("SELECT count(*) FROM jobs WHERE status = %s", ["queued"])
+            count = connection.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()
+        assert (count[0] > 0) is prepared
+    finally:
+        engine.dispose()

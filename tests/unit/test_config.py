@@ -45,3 +45,15 @@ def test_the_database_pool_keeps_one_connection_per_web_thread(tmp_path):
     assert pool_size(GPUBRIDGE_WEB_THREADS="12", GPUBRIDGE_DB_POOL_SIZE="3") == 3
     with pytest.raises(ConfigError, match="GPUBRIDGE_DB_POOL_SIZE"):
         pool_size(GPUBRIDGE_DB_POOL_SIZE="0")
+
+
+def test_statements_are_prepared_after_five_runs_unless_turned_off(tmp_path):
+    def threshold(**settings):
+        config = load_config({"GPUBRIDGE_VAR_DIR": str(tmp_path), **settings})
+        return config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"]["prepare_threshold"]
+    assert threshold() == 5  # psycopg's own default
+    assert threshold(GPUBRIDGE_DB_PREPARE_THRESHOLD="0") == 0
+    assert threshold(GPUBRIDGE_DB_PREPARE_THRESHOLD=" Off ") is None
+    for wrong in ("-1", "never"):
+        with pytest.raises(ConfigError, match="GPUBRIDGE_DB_PREPARE_THRESHOLD"):
+            threshold(GPUBRIDGE_DB_PREPARE_THRESHOLD=wrong)
