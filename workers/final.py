@@ -2,10 +2,10 @@
 
 `finish_job` (migration 0010) runs on an autocommit connection and is atomic by itself. The
 job's row and its attempts, which the final webhook and the budget alerts need, are read just
-after it, in one statement (the attempts as JSON). Both statements are prepared, which a
-psycopg pipeline would not allow safely (a statement a failed pipeline skipped is taken for
-prepared): planning them each time cost PostgreSQL more CPU than the pipeline's one saved
-wait was worth (README, B3).
+after it, in one statement (the attempts as JSON). Two statements one after the other, not a
+psycopg pipeline: psycopg can then prepare them (in a pipeline it could not safely: a
+statement a failed pipeline skipped is taken for prepared), and planning them on every job
+cost PostgreSQL more CPU than the pipeline's saved wait was worth (README, B3).
 
 The settlement is priced here, before the call, from what the claim returned. Should pricing
 or the settling part of the call fail (a pricing bug, a constraint), the job still ends: the
