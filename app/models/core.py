@@ -1,5 +1,10 @@
 """The core tables: accounts, keys, the ledger, jobs, attempts, files. Amounts are BIGINT
-micro-USD; the ledger's rules are also CHECKs in SQL."""
+micro-USD; the ledger's rules are also CHECKs in SQL.
+
+Some columns are SQL domains, not the plain types declared here (migration 0013): a domain's
+CHECK is read once per connection and runs only where a statement assigns the column, while
+PostgreSQL parses a table's CHECKs again for every write to the table. `job_status`: one of
+JOB_STATUSES; `micro_usd`: never negative; `percent`: 0 to 100; `ledger_amount`: never 0."""
 from __future__ import annotations
 
 import uuid
@@ -90,11 +95,10 @@ class LedgerEntry(db.Model):
     """One leg of a transaction; append-only (a trigger refuses UPDATE and DELETE)."""
 
     __tablename__ = "ledger_entries"
-    __table_args__ = (CheckConstraint("amount <> 0", name="amount_not_zero"),)
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     transaction_id: Mapped[int] = mapped_column(ForeignKey("ledger_transactions.id"), index=True)
     ledger_account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"), index=True)
-    amount: Mapped[int] = mapped_column(BigInteger)
+    amount: Mapped[int] = mapped_column(BigInteger)  # ledger_amount
     created_at: Mapped[datetime] = now_column()
 
 
@@ -103,11 +107,8 @@ class Job(db.Model):
 
     __tablename__ = "jobs"
     __table_args__ = (
-        CheckConstraint(f"status IN {JOB_STATUSES}", name="status_known"),
-        CheckConstraint("hold_amount >= 0 AND estimated_cost >= 0", name="amounts_not_negative"),
         CheckConstraint("actual_cost IS NULL OR actual_cost <= hold_amount",
                         name="cost_within_hold"),
-        CheckConstraint("discount_percent BETWEEN 0 AND 100", name="discount_known"),
         Index("ix_jobs_account_created", "account_id", "created_at"),
         Index("ix_jobs_unfinished", "status", "updated_at",
               postgresql_where="status IN ('queued', 'running')"),
@@ -117,19 +118,21 @@ class Job(db.Model):
     service: Mapped[str] = mapped_column(String(64))
     family: Mapped[str] = mapped_column(String(16))
     model: Mapped[str | None] = mapped_column(String(128))
-    status: Mapped[str] = mapped_column(String(16), default="queued", server_default="queued")
+    status: Mapped[str] = mapped_column(String(16), default="queued",  # job_status
+                                        server_default="queued")
     priority: Mapped[str | None] = mapped_column(String(8))
     input: Mapped[dict] = mapped_column(JSONB)
     output: Mapped[dict | None] = mapped_column(JSONB)
     error: Mapped[dict | None] = mapped_column(JSONB)
     usage: Mapped[dict | None] = mapped_column(JSONB)
     webhook_url: Mapped[str | None] = mapped_column(Text)
-    estimated_cost: Mapped[int] = mapped_column(BigInteger)
-    hold_amount: Mapped[int] = mapped_column(BigInteger)
+    estimated_cost: Mapped[int] = mapped_column(BigInteger)  # micro_usd
+    hold_amount: Mapped[int] = mapped_column(BigInteger)  # micro_usd
     actual_cost: Mapped[int | None] = mapped_column(BigInteger)
     refunded_amount: Mapped[int | None] = mapped_column(BigInteger)
     # The account's volume discount, fixed at submit; discount_amount is set at settlement.
-    discount_percent: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
+    discount_percent: Mapped[int] = mapped_column(SmallInteger, default=0,  # percent
+                                                  server_default="0")
     discount_amount: Mapped[int | None] = mapped_column(BigInteger)
     deliveries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

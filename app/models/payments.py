@@ -87,10 +87,9 @@ class DailySpend(db.Model):
     many jobs the day holds."""
 
     __tablename__ = "daily_spend"
-    __table_args__ = (CheckConstraint("spent >= 0", name="spent_not_negative"),)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
-    spent: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    spent: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")  # micro_usd
 
 
 class X402Payment(db.Model):

@@ -4,8 +4,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import (BigInteger, CheckConstraint, DateTime, ForeignKey, Index, Integer,
-                        String, Text, UniqueConstraint)
+from sqlalchemy import (BigInteger, DateTime, ForeignKey, Index, Integer, String, Text,
+                        UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
@@ -30,8 +30,6 @@ class WebhookDelivery(db.Model):
 
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
-        CheckConstraint("status IN ('pending', 'delivered', 'failed', 'gone')",
-                        name="status_known"),
         Index("ix_webhook_deliveries_account_id", "account_id", "id"),
         Index("ix_webhook_deliveries_due", "next_attempt_at",
               postgresql_where="status = 'pending'"),
@@ -44,6 +42,7 @@ class WebhookDelivery(db.Model):
     message_id: Mapped[str] = mapped_column(String(64), unique=True)  # the webhook-id header
     url: Mapped[str] = mapped_column(Text)
     payload: Mapped[str | None] = mapped_column(Text)  # the exact bytes signed and sent
+    # The SQL domain webhook_delivery_status: pending, delivered, failed or gone (core.py).
     status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_attempt_at: Mapped[datetime] = now_column()

@@ -70,14 +70,65 @@ def test_the_database_refuses_unbalanced_and_edited_entries(db_session):
     account_id = ledger.ledger_account(db_session, acct, "available")
     tx = db_session.execute(text("INSERT INTO ledger_transactions (kind, reference) "
                                  "VALUES ('bad', 'x') RETURNING id")).scalar()
-    db_session.execute(text("INSERT INTO ledger_entries (transaction_id, ledger_account_id, "
-                            "amount) VALUES (:tx, :a, 7)"), {"tx": tx, "a": account_id})
-    with pytest.raises(DBAPIError, match="does not balance"):
-        db_session.commit()
+    with pytest.raises(DBAPIError, match="does not balance"):  # refused by its statement
+        db_session.execute(text("INSERT INTO ledger_entries (transaction_id, ledger_account_id, "
+                                "amount) VALUES (:tx, :a, 7)"), {"tx": tx, "a": account_id})
     db_session.rollback()
     with pytest.raises(DBAPIError, match="append-only"):
         db_session.execute(text("UPDATE ledger_entries SET amount = amount * 2"))
     db_session.rollback()
+
+
+def test_each_transaction_balances_by_itself_not_the_statement_in_all(db_session):
+    acct = _account(db_session)
+    accounts.grant(db_session, acct, 5_000, "g7", "welcome")
+    available = ledger.ledger_account(db_session, acct, "available")
+    held = ledger.ledger_account(db_session, acct, "held")
+    first, second = db_session.execute(text(
+        "INSERT INTO ledger_transactions (kind, reference) VALUES ('t', 'a'), ('t', 'b') "
+        "RETURNING id")).scalars().all()
+    legs = "INSERT INTO ledger_entries (transaction_id, ledger_account_id, amount) VALUES "
+    db_session.execute(text(legs + "(:t1, :a, -5), (:t1, :h, 5), (:t2, :a, -2), (:t2, :h, 2)"),
+                       {"t1": first, "t2": second, "a": available, "h": held})
+    with pytest.raises(DBAPIError, match=f"transaction {first} does not balance"):
+        db_session.execute(text(legs + "(:t1, :a, 7), (:t2, :h, -7)"),  # zero only in all
+                           {"t1": first, "t2": second, "a": available, "h": held})
+    db_session.rollback()
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE jobs SET status = 'lost'", "UPDATE webhook_deliveries SET status = 'lost'",
+    "UPDATE jobs SET hold_amount = -1", "UPDATE jobs SET estimated_cost = -1",
+    "UPDATE jobs SET discount_percent = 101", "UPDATE daily_spend SET spent = -1",
+    "INSERT INTO ledger_entries (transaction_id, ledger_account_id, amount) "
+    "SELECT max(t.id), max(a.id), 0 FROM ledger_transactions t, ledger_accounts a"])
+def test_the_database_refuses_values_its_columns_do_not_allow(db_session, statement):
+    acct = _account(db_session)
+    accounts.grant(db_session, acct, 5_000, "g8", "welcome")
+    job = _job(db_session, acct, 0)
+    db_session.execute(text(
+        "INSERT INTO webhook_deliveries (account_id, job_id, event_key, event_type, "
+        "message_id, url) VALUES (:a, :j, 'k', 'job.completed', 'msg_1', 'https://x')"),
+        {"a": acct, "j": job})
+    db_session.execute(text("INSERT INTO daily_spend (account_id, day, spent) "
+                            "VALUES (:a, current_date, 0)"), {"a": acct})
+    db_session.commit()
+    with pytest.raises(DBAPIError, match="violates check constraint"):
+        db_session.execute(text(statement))
+    db_session.rollback()
+
+
+def test_ledger_rows_makes_an_accounts_missing_rows_and_names_them_in_order(db_session):
+    acct = _account(db_session)
+    accounts.grant(db_session, acct, 5_000, "g9", "welcome")  # makes `available` only
+    made = db_session.execute(text("SELECT ledger_rows(:a, ARRAY['spent', 'available', "
+                                   "'held'])"), {"a": acct}).scalar()
+    assert made == [ledger.ledger_account(db_session, acct, kind)
+                    for kind in ("spent", "available", "held")]
+    assert len(set(made)) == 3
+    again = db_session.execute(text("SELECT ledger_rows(:a, ARRAY['held', 'spent'])"),
+                               {"a": acct}).scalar()
+    assert again == [made[2], made[0]]
 
 
 def test_check_names_an_account_whose_balance_drifted(db_session):
