@@ -134,7 +134,8 @@ def count(server: EmbeddedPostgres, pristine: Path, lines: list[str], scratch: P
     statements.chmod(0o644)
     done = server.single_user(DATABASE, statements,
                               ["valgrind", "--tool=callgrind", f"--callgrind-out-file={profile}"])
-    errors = [line for line in done.stdout.decode().splitlines() if "ERROR" in line]
+    output = (done.stdout + done.stderr).decode(errors="replace")  # a backend's errors: stderr
+    errors = [line for line in output.splitlines() if "ERROR:" in line]
     if done.returncode != 0 or errors:
         raise RuntimeError(f"the statements failed: {errors[:3] or done.stderr[-500:]}")
     return int(re.search(rb"Collected : (\d+)", done.stderr).group(1))
