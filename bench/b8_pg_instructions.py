@@ -7,8 +7,9 @@ code sends are run in a single-user backend (one process, no client) under callg
 prepared statements, as psycopg runs them after their fifth use: each workload N and 3N
 times on copies of one cluster, and (count at 3N - count at N) / 2N is one item's cost,
 start-up and shut-down cancelled. The database holds one account with credit and 3N queued
-jobs, beside 1,000 other accounts, analyzed, as autovacuum keeps a live one. A count says
-nothing of waits on locks or of the network: B1, B3 and B5 measure those.
+jobs, beside 1,000 other accounts with their ledger rows, days and ended jobs, analyzed, as
+autovacuum keeps a live one. A count says nothing of waits on locks or of the network: B1,
+B3 and B5 measure those.
 """
 import os
 import re
@@ -59,18 +60,17 @@ FLOOR_INSERT = "INSERT INTO bench_floor_jobs (id, input) VALUES (%s, %s)"
 
 
 def prepared(name: str, query: str) -> tuple[str, list[str]]:
-    """PREPARE text for a psycopg query (%s or %(name)s placeholders), and the names in
-    their $n order (empty for %s)."""
-    names: list[str] = []
+    """PREPARE text for a psycopg query (%s or %(name)s placeholders), and the names of its
+    parameters in their $n order (empty for %s)."""
+    keys: list[str] = []
 
     def number(match: re.Match) -> str:
-        if match.group(1) is None:
-            names.append(str(len(names)))
-        elif match.group(1) not in names:
-            names.append(match.group(1))
-        return f"${names.index(match.group(1)) + 1 if match.group(1) else len(names)}"
+        key = match.group(1) or str(len(keys))  # each %s is a parameter of its own
+        if key not in keys:
+            keys.append(key)
+        return f"${keys.index(key) + 1}"
     text = re.sub(r"%(?:\((\w+)\))?s", number, query)
-    return f"PREPARE {name} AS {text}", [n for n in names if not n.isdigit()]
+    return f"PREPARE {name} AS {text}", [key for key in keys if not key.isdigit()]
 
 
 def executes(cursor, name: str, names: list[str], row) -> str:

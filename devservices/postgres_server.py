@@ -57,12 +57,12 @@ class EmbeddedPostgres:
         # SIGINT is PostgreSQL's "fast" shutdown: end sessions, checkpoint, exit.
         stop(self.proc, signal.SIGINT, timeout=20)
 
-    def single_user(self, database: str, statements: Path, wrapper: list[str],
-                    settings: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    def single_user(self, database: str, statements: Path,
+                    wrapper: list[str]) -> subprocess.CompletedProcess:
         """Run `statements` (one a line) in a single-user backend on the stopped cluster,
         under `wrapper` (a command such as valgrind's): one process, no client, no socket."""
         argv = [*wrapper, str(_bindir() / "postgres"), "--single", "-D", str(self.pgdata)]
-        for setting in (*THROWAWAY_SETTINGS, *settings):
+        for setting in THROWAWAY_SETTINGS:
             argv += ["-c", setting]
         with open(statements, "rb") as stdin:
             return subprocess.run(argv + [database], stdin=stdin, capture_output=True,
