@@ -172,6 +172,7 @@ BEGIN
             FROM ledger_rows(p_account, ARRAY['available', 'held']) AS made;
         END IF;
     END IF;
+    -- The hot rows, from here to the commit: the day's counter, then the two balances.
     INSERT INTO daily_spend AS d (account_id, day, spent)
     SELECT id, (now() AT TIME ZONE 'utc')::date, p_cost FROM accounts
     WHERE id = p_account AND p_cost <= daily_limit
@@ -224,6 +225,7 @@ BEGIN
     END IF;
 END $$ LANGUAGE plpgsql;
 """
+
 
 def downgrade():
     """Back to 0012's functions, 0009's settle_money, 0001's deferred row trigger and the
