@@ -28,16 +28,18 @@ from common import floor_env, make_app
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from app import webhooks  # noqa: E402
 from app.auth import hash_key  # noqa: E402
 from app.jobs import SUBMIT_JOB  # noqa: E402
 from devservices.postgres_server import DATABASE, EmbeddedPostgres  # noqa: E402
 from workers.execute import _CLAIM  # noqa: E402
 from workers.final import _ENDED_JOB, _FINISH_JOB  # noqa: E402
+from workers.finish import _WRITE_EVENT  # noqa: E402
 
 N = int(os.environ.get("B8_ITEMS", "100"))
 HOLD, CAPTURED = 20, 3
 FLOOR, SUBMIT, JOB_END = ("the floor's insert", "POST /run's submit_job",
-                         "a job's end (claim, finish_job, read)")
+                         "a job's end (claim, finish_job, read, event, attempt log)")
 # Other customers' accounts, ledger rows, days and ended jobs with their attempts, so that
 # the planner sees the tables of a live service and reaches rows by their indexes, as it
 # would not in tables of one account and no history.
@@ -91,6 +93,10 @@ def workloads(url: str, key: str) -> dict[str, tuple[list[str], list[list[str]]]
         for row in queued:
             connection.execute(SUBMIT_JOB, row)
         connection.execute(OTHER_ACCOUNTS)
+        account = connection.execute("SELECT account_id FROM jobs WHERE id = %s",
+                                     (queued[0][1],)).fetchone()[0]
+        connection.execute("INSERT INTO webhook_secrets (account_id, secret) "
+                           "VALUES (%s, 'whsec_b8')", (account,))
         connection.execute("VACUUM ANALYZE")
         floor, floor_names = prepared("floor", FLOOR_INSERT)
         submit, submit_names = prepared("submit", SUBMIT_JOB)
@@ -99,20 +105,30 @@ def workloads(url: str, key: str) -> dict[str, tuple[list[str], list[list[str]]]
                 uuid.uuid4(), Jsonb({"text": "benchmark"})))] for _ in range(3 * N)]),
             SUBMIT: ([submit], [[executes(cursor, "submit", submit_names, row)]
                                 for row in submits]),
-            JOB_END: job_ends(cursor, [row[1] for row in queued]),
+            JOB_END: job_ends(cursor, account, [row[1] for row in queued]),
         }
 
 
-def job_ends(cursor, job_ids: list) -> tuple[list[str], list[list[str]]]:
-    """The worker's statements for each job: claim, finish_job with its settlement, and the
-    read of the ended job (workers/execute.py, workers/final.py)."""
+def job_ends(cursor, account: int, job_ids: list) -> tuple[list[str], list[list[str]]]:
+    """The worker's five statements for each job, as a B3 job sends them: claim, finish_job
+    with its settlement, the read of the ended job, the final event's row with the signing
+    secrets, and its first attempt's log (workers/execute.py, final.py, finish.py and
+    app/webhooks.py). The pristine cluster has no event: the k-th job's event is row k."""
     statements = {"claim": prepared("claim", _CLAIM), "finish": prepared("finish", _FINISH_JOB),
-                  "ended": prepared("ended", _ENDED_JOB)}
+                  "ended": prepared("ended", _ENDED_JOB), "event": prepared("event", _WRITE_EVENT),
+                  "logged": prepared("logged", webhooks._LOG_ATTEMPT)}
     attempts = ('[{"backend": "groq", "outcome": "success", "error": null, '
                 '"error_class": null, "seconds": 0.01}]')
     items = []
-    for job_id in job_ids:
+    for number, job_id in enumerate(job_ids, start=1):
+        event = webhooks.insert_params(
+            account, job_id, webhooks.job_event_key(job_id, "job.completed"), "job.completed",
+            "https://example.com/hook", '{"type":"job.completed","data":{}}', 2.5)
         params = {"claim": {"id": job_id, "lease": 300, "max": 5}, "ended": {"id": job_id},
+                  "event": event,
+                  "logged": {"id": number, "number": 1, "code": 204, "latency": 1,
+                             "error": None, "status": "delivered", "delay": 0.0,
+                             "final": True},
                   "finish": {"id": job_id, "delivery": 1, "status": "completed",
                              "output": '{"text": "hi"}', "error": None,
                              "usage": '{"input_tokens": 3, "output_tokens": 8}',

@@ -1,10 +1,11 @@
 """fewer executor start-ups and constraint parses on the submit and settlement paths
 
 Counted in PostgreSQL's instructions (bench/b8_pg_instructions.py), POST /run's statement
-took 1.48 million and a job's end (claim, finish_job, the read of the ended job) 3.05
-million. A tenth and more went to CHECK constraints, which PostgreSQL parses again from their
-stored text for every statement that writes their table, and some to statements inside the
-functions that could be cheaper or skipped. After this migration: 1.22 and 2.62 million.
+took 1.48 million and a job's end (its claim, finish_job, the read of the ended job, the final
+event's row and its attempt's log) 4.04 million. A seventh and more went to CHECK
+constraints, which PostgreSQL parses again from their stored text for every statement that
+writes their table, and some to statements inside the functions that could be cheaper or
+skipped. After this migration: 1.22 and 3.52 million.
 
 - The CHECKs on single columns of the hot tables become domains: `job_status` and
   `webhook_delivery_status` (the statuses), `micro_usd` (a job's estimate and hold, a day's
