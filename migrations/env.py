@@ -9,9 +9,11 @@ from alembic import context
 # access to the values within the .ini file in use.
 config = context.config
 
-# Interpret the config file for Python logging.
-# This line sets up loggers basically.
-fileConfig(config.config_file_name, disable_existing_loggers=False)  # keep the app's loggers
+# alembic.ini's logging only in a process that has none of its own. The app's JSON logging
+# (app/logs.py) is in place when it runs the migrations itself (flask db upgrade, the tests'
+# and benchmarks' in-process upgrades); fileConfig would replace its handlers and level.
+if not logging.getLogger().handlers:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger('alembic.env')
 
 

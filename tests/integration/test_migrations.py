@@ -1,4 +1,5 @@
 """Migration 0013 down to 0012 and up again: each way leaves the schema its revision makes."""
+import logging
 import uuid
 from contextlib import contextmanager
 
@@ -59,6 +60,8 @@ def schema(session) -> dict:
 
 
 def test_0013_goes_down_to_0012_and_up_again(database_url):
+    root = logging.getLogger()
+    logging_before = (root.level, list(root.handlers))
     with new_database(database_url) as at_0012, new_database(database_url) as there_and_back:
         before = migrate(at_0012, ("upgrade", "0012"))
         head = migrate(at_0012, ("upgrade", "head"))
@@ -67,3 +70,4 @@ def test_0013_goes_down_to_0012_and_up_again(database_url):
     assert head != before  # the domains, the statement trigger, the new functions
     assert down == before
     assert again == head
+    assert (root.level, list(root.handlers)) == logging_before  # the app's logging kept
