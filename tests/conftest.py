@@ -104,6 +104,9 @@ def db_session(app):
     """The app's session inside an app context; every table emptied afterwards."""
     from app.extensions import db
 
+    # Tasks called in-process run in this test's app, even after another suite's session
+    # app (tests/reliability) was made the default.
+    app.extensions["celery"].set_default()
     with app.app_context():
         yield db.session
         db.session.rollback()
