@@ -73,10 +73,15 @@ def signing_secrets(session: Session, account_id: int) -> list[str]:
     return from_rows(session, account_id, rows)
 
 
+def has_current(rows) -> bool:
+    """Whether the (secret, current) rows SIGNING read hold a current secret."""
+    return bool(rows) and bool(rows[0][1])
+
+
 def from_rows(session: Session, account_id: int, rows) -> list[str]:
     """The secrets that sign now, from the (secret, current) rows SIGNING read; writes the
     current secret in the session's transaction, no commit, if the account has none yet."""
-    if not rows or not rows[0][1]:
+    if not has_current(rows):
         return [_current_or_new(session, account_id), *(row[0] for row in rows)]
     return [row[0] for row in rows]
 

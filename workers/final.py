@@ -1,11 +1,10 @@
 """A job's final statement: its status, last attempt, files and settlement in one SQL call.
 
 `finish_job` (migration 0010) runs on an autocommit connection and is atomic by itself. The
-job's row and its attempts, which the final webhook and the budget alerts need, are read just
-after it, in one statement (the attempts as JSON). Two statements one after the other, not a
-psycopg pipeline: psycopg can then prepare them (in a pipeline it could not safely: a
-statement a failed pipeline skipped is taken for prepared), and planning them on every job
-cost PostgreSQL more CPU than the pipeline's saved wait was worth (README, B3).
+job's row and its attempts, which the final webhook and the budget alerts need, come back
+from the same statement (`ended_job`, migration 0014; the attempts as JSON): one round trip,
+and one statement psycopg prepares (in a pipeline of two it could not safely: a statement a
+failed pipeline skipped is taken for prepared).
 
 The settlement is priced here, before the call, from what the claim returned. Should pricing
 or the settling part of the call fail (a pricing bug, a constraint), the job still ends: the
@@ -30,21 +29,19 @@ from providers.router import Attempt
 
 log = logging.getLogger(__name__)
 
+# The ended job's columns as this code knows them, listed, not `(e.job).*`: a prepared
+# statement whose result gains a column fails on every later call ("cached plan must not
+# change result type"), so a migration that adds one would break every running worker.
+_ENDED_COLUMNS = ", ".join([f"(e.job).{column.name}" for column in Job.__table__.columns]
+                           + ["e.alerts", "e.tried"])
+# finish_job, then the job as it left it (ended_job, migration 0014): one round trip.
 _FINISH_JOB = (
-    "SELECT finished, auto_topup_id FROM finish_job(%(id)s, %(delivery)s, %(status)s, "
-    "%(output)s::jsonb, %(error)s::jsonb, %(usage)s::jsonb, %(attempts)s::jsonb, "
-    "%(tokens)s::text[], %(types)s::text[], %(data)s::bytea[], %(captured)s, %(refunded)s, "
-    "%(discount)s)")
-# The job's columns as this code knows them, listed, not `j.*`: a prepared statement whose
-# result gains a column fails on every later call ("cached plan must not change result type"),
-# so a migration that adds one would break the final read of every running worker.
-_JOB_COLUMNS = ", ".join(f"j.{column.name}" for column in Job.__table__.columns)
-_ENDED_JOB = (
-    f"SELECT {_JOB_COLUMNS}, a.alert_webhook_url IS NOT NULL AS alerts, (SELECT COALESCE(jsonb_agg("
-    "jsonb_build_object('backend', t.backend, 'outcome', t.outcome, 'error', t.error, "
-    "'error_class', t.error_class, 'seconds', t.seconds) ORDER BY t.id), '[]') "
-    "FROM job_attempts t WHERE t.job_id = j.id) AS tried "
-    "FROM jobs j JOIN accounts a ON a.id = j.account_id WHERE j.id = %(id)s")
+    f"SELECT f.finished, f.auto_topup_id, {_ENDED_COLUMNS} FROM finish_job(%(id)s, "
+    "%(delivery)s, %(status)s, %(output)s::jsonb, %(error)s::jsonb, %(usage)s::jsonb, "
+    "%(attempts)s::jsonb, %(tokens)s::text[], %(types)s::text[], %(data)s::bytea[], "
+    "%(captured)s, %(refunded)s, %(discount)s) f "
+    "LEFT JOIN LATERAL ended_job(%(id)s, f.finished) e ON true")
+_ENDED_JOB = f"SELECT {_ENDED_COLUMNS} FROM ended_job(%(id)s, true) e"
 # A job_attempts row as the status object reads it.
 AttemptRow = namedtuple("AttemptRow", "backend outcome error error_class seconds")
 
@@ -99,12 +96,12 @@ def _call(engine: Engine, claimed, ending: Ending, attempts: list[Attempt],
           quote: settlement.Quote | None) -> Final | None:
     params = _params(claimed, ending, attempts, quote)
     with autocommit(engine) as connection:
-        finished, armed = connection.execute(_FINISH_JOB, params).fetchone()
-        if not finished:
-            return None
-        job = read_ended(connection, claimed.job_id)
-        tried = [AttemptRow(**attempt) for attempt in job.tried]
-        return Final(ending.status, quote is not None, armed, job, tried)
+        job = connection.cursor(row_factory=namedtuple_row).execute(
+            _FINISH_JOB, params).fetchone()
+    if not job.finished:
+        return None
+    tried = [AttemptRow(**attempt) for attempt in job.tried]
+    return Final(ending.status, quote is not None, job.auto_topup_id, job, tried)
 
 
 def read_ended(connection, job_id):

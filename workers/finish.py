@@ -103,7 +103,8 @@ def _final_event(session: Session, services, ended: Final, here: bool) -> None:
     if not here:
         webhooks.send(services.celery, row.id)
         return
-    secrets = [(r.secret, r.current) for r in rows if r.secret is not None]
-    secrets = webhook_signing.from_rows(session, job.account_id, secrets)
-    session.commit()  # the account's first secret, if it had none
+    found = [(r.secret, r.current) for r in rows if r.secret is not None]
+    secrets = webhook_signing.from_rows(session, job.account_id, found)
+    if not webhook_signing.has_current(found):
+        session.commit()  # the account's first secret, which from_rows wrote
     notifications.first_attempt(session, services, row, secrets)
