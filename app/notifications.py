@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -70,9 +69,10 @@ def job_settled(session: Session, services, job_id: uuid.UUID) -> None:
     budget_alerts(session, services, account_id)
 
 
-def first_attempt(session: Session, services, delivery, signing: list[str]) -> None:
-    """Make the first attempt of a final event claimed by this worker, bounded by
-    WEBHOOK_INLINE_TIMEOUT_SECONDS; a retry goes to the webhooks workers on the usual schedule.
+def first_attempt(session: Session, services, event: dict, signing: list[str]) -> None:
+    """Make the first attempt of a job's final event, bounded by WEBHOOK_INLINE_TIMEOUT_SECONDS,
+    then write its delivery row with that attempt logged (`event`: webhooks.insert_params');
+    a retry goes to the webhooks workers on the usual schedule.
 
     Why here and not on the webhooks queue: almost every receiver answers within milliseconds,
     and the queue would cost each job another message, task and claim transaction, and add the
@@ -81,15 +81,21 @@ def first_attempt(session: Session, services, delivery, signing: list[str]) -> N
     time limit (the whole exchange, not each read), and a receiver that fails it or takes over
     half of it is marked for SLOW_MARK_SECONDS, during which its events skip this path: a slow
     endpoint costs each worker at most one bounded wait per mark, never one per job.
+
+    The row comes after the POST, so that the row and the attempt's log are one statement. Only
+    the worker that ended the job gets here, so no one else sends the event meanwhile; a worker
+    that dies before the row is written leaves the event to the lifecycle sweep, which sends
+    it again under the same webhook-id (webhooks.message_id).
     """
     usual = webhooks.DeliverySettings.from_config(services.config)
     settings = dataclasses.replace(usual, timeout=min(
         usual.timeout, services.config["WEBHOOK_INLINE_TIMEOUT_SECONDS"]))
-    started = time.monotonic()
-    outcome = webhooks.deliver(session, delivery, signing, settings)
-    if outcome.status != "delivered" or time.monotonic() - started > settings.timeout / 2:
-        webhooks.mark_slow(services.redis, delivery.url)
-    webhooks.send_next(services.celery, delivery.id, outcome)
+    tried = webhooks.post_signed(webhooks.unsent(event), signing, settings)
+    delivery_id = webhooks.record_tried(session.get_bind(), event, tried)
+    if tried.outcome.status != "delivered" or tried.latency_ms / 1000 > settings.timeout / 2:
+        webhooks.mark_slow(services.redis, event["url"])
+    if delivery_id is not None:
+        webhooks.send_next(services.celery, delivery_id, tried.outcome)
 
 
 def job_ended(services, job_id: uuid.UUID, webhook_url: str | None,

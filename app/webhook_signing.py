@@ -57,7 +57,14 @@ def _current_or_new(session: Session, account_id: int) -> str:
         {"acct": account_id}).scalar_one()
 
 
-# psycopg's style: it also runs beside the worker's event insert, on a bare connection.
+# The secrets that sign now as one array, current first, NULL when the account has no current
+# secret (signing_secrets makes it): a subquery for a statement that reads them beside other
+# things (workers/final.py), with `{account}` the account's id there.
+SIGNING_ARRAY = (
+    "(SELECT CASE WHEN bool_or(retired_at IS NULL) THEN array_agg(secret ORDER BY "
+    "retired_at IS NULL DESC, id DESC) END FROM webhook_secrets WHERE account_id = {account} "
+    "AND (retired_at IS NULL OR retired_at > now()))")
+
 SIGNING = (
     "SELECT secret, retired_at IS NULL AS current FROM webhook_secrets "
     "WHERE account_id = %(acct)s AND (retired_at IS NULL OR retired_at > now()) "
@@ -73,15 +80,10 @@ def signing_secrets(session: Session, account_id: int) -> list[str]:
     return from_rows(session, account_id, rows)
 
 
-def has_current(rows) -> bool:
-    """Whether the (secret, current) rows SIGNING read hold a current secret."""
-    return bool(rows) and bool(rows[0][1])
-
-
 def from_rows(session: Session, account_id: int, rows) -> list[str]:
     """The secrets that sign now, from the (secret, current) rows SIGNING read; writes the
     current secret in the session's transaction, no commit, if the account has none yet."""
-    if not has_current(rows):
+    if not rows or not rows[0][1]:
         return [_current_or_new(session, account_id), *(row[0] for row in rows)]
     return [row[0] for row in rows]
 

@@ -1,9 +1,10 @@
 """Webhook events: recorded once per (job, event) in the database, then delivered signed.
 
 A delivery row is the outbox: its unique `event_key` makes each event exist once however often
-a task is redelivered, and its `message_id` is the webhook-id every retry repeats. A claim is
-a conditional UPDATE that also pushes `next_attempt_at` out as a lease, so two workers never
-send the same attempt and a crashed one's delivery is picked up again by the sweeper.
+a task is redelivered, and its `message_id`, made from that key, is the webhook-id every retry
+repeats. A claim is a conditional UPDATE that also pushes `next_attempt_at` out as a lease, so
+two workers never send the same attempt and a crashed one's delivery is picked up again by the
+sweeper.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import hashlib
 import http.client
 import time
 import uuid
+from collections import namedtuple
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -56,6 +58,10 @@ class DeliverySettings:
                    bool(config["ALLOW_PRIVATE_URLS"]))
 
 
+# A delivery's row as an attempt reads it (the columns INSERT and `_claim` return).
+Delivery = namedtuple("Delivery", "id account_id message_id url payload attempts")
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What one attempt led to: the delivery's status and, when pending, the wait."""
@@ -71,23 +77,27 @@ def envelope(event_type: str, data: dict) -> str:
                             use_decimal=True, separators=(",", ":"))
 
 
-# psycopg's style: written once, run in a session's transaction or, by the worker that ends
-# a job, with the read of the signing secrets in one statement (workers/finish.py).
+# A delivery, pending and due now (psycopg's style: in a session's transaction, or alone).
 INSERT = (
     "INSERT INTO webhook_deliveries (account_id, job_id, event_key, event_type, message_id, "
-    "url, payload, attempts, next_attempt_at) VALUES (%(acct)s, %(job)s, %(key)s, %(type)s, "
-    "%(msg)s, %(url)s, %(payload)s, %(attempts)s, now() + make_interval(secs => %(lease)s)) "
+    "url, payload) VALUES (%(acct)s, %(job)s, %(key)s, %(type)s, %(msg)s, %(url)s, "
+    "%(payload)s) "
     "ON CONFLICT (event_key) DO NOTHING "
     "RETURNING id, account_id, message_id, url, payload, attempts")
 
 
-def insert_params(account_id: int, job_id, key: str, event_type: str, url: str, payload: str,
-                  claim_seconds: float | None = None) -> dict:
-    """INSERT's parameters. With `claim_seconds` the row is written claimed for its first
-    attempt by the caller, as `_claim` would claim it, so no one else sends it meanwhile."""
+def insert_params(account_id: int, job_id, key: str, event_type: str, url: str,
+                  payload: str) -> dict:
+    """INSERT's parameters (and INSERT_TRIED's, with the attempt's)."""
     return {"acct": account_id, "job": job_id, "key": key, "type": event_type,
-            "msg": "msg_" + uuid.uuid4().hex, "url": url, "payload": payload,
-            "attempts": 0 if claim_seconds is None else 1, "lease": claim_seconds or 0}
+            "msg": message_id(key), "url": url, "payload": payload}
+
+
+def message_id(event_key: str) -> str:
+    """The event's webhook-id, made from its key: should an event be written again after a
+    worker died having sent it (its final event, notifications.missing_final_events), the
+    receiver sees the same message again, which Standard Webhooks receivers drop by this id."""
+    return "msg_" + hashlib.sha256(event_key.encode()).hexdigest()[:32]
 
 
 def _insert(session: Session, *event):
@@ -95,6 +105,14 @@ def _insert(session: Session, *event):
     written, shaped like `_claim`'s, or None. `event`: insert_params' arguments."""
     return in_session(session).cursor(row_factory=namedtuple_row).execute(
         INSERT, insert_params(*event)).fetchone()
+
+
+def record_event(engine, event: dict) -> int | None:
+    """Write the delivery `event` (insert_params'), pending, by itself (autocommit); its id,
+    or None if the event exists already."""
+    with autocommit(engine) as connection:
+        row = connection.execute(INSERT, event).fetchone()
+    return row[0] if row is not None else None
 
 
 def job_event_key(job_id, event_type: str) -> str:
@@ -189,19 +207,41 @@ def attempt(session: Session, delivery_id: int, settings: DeliverySettings,
     return deliver(session, row, signing, settings, resolve)
 
 
-def deliver(session: Session, row, signing: list[str], settings: DeliverySettings,
-            resolve=system_resolver) -> Outcome:
-    """Make the attempt `row` was claimed for: the signed POST, its log entry and the
-    delivery's next state, committed."""
+@dataclass(frozen=True)
+class Tried:
+    """One attempt as its log entry records it, and what it leads to."""
+
+    code: int | None  # the receiver's status code; None if it gave none
+    latency_ms: int
+    error: str | None
+    outcome: Outcome
+
+    def log_params(self) -> dict:
+        """The attempt's parameters in _LOG_ATTEMPT and INSERT_TRIED."""
+        return {"code": self.code, "latency": self.latency_ms, "error": self.error,
+                "status": self.outcome.status, "delay": float(self.outcome.delay or 0),
+                "final": self.outcome.status != "pending"}
+
+
+def post_signed(row, signing: list[str], settings: DeliverySettings,
+                resolve=system_resolver) -> Tried:
+    """The signed POST of attempt number `row.attempts`, written nowhere."""
     started = time.monotonic()
     try:
         code, retry_after, error = _post(row, signing, settings, resolve)
         outcome = decide(code, row.attempts, retry_after, settings.schedule)
     except UnsafeUrlError as exc:
         code, error, outcome = None, exc.message, Outcome("failed")
-    latency = int((time.monotonic() - started) * 1000)
-    _log_attempt(session, row, code, latency, error, outcome)
-    return outcome
+    return Tried(code, int((time.monotonic() - started) * 1000), error, outcome)
+
+
+def deliver(session: Session, row, signing: list[str], settings: DeliverySettings,
+            resolve=system_resolver) -> Outcome:
+    """Make the attempt `row` was claimed for: the signed POST, its log entry and the
+    delivery's next state, committed."""
+    tried = post_signed(row, signing, settings, resolve)
+    _log_attempt(session, row, tried)
+    return tried.outcome
 
 
 _LOG_ATTEMPT = (
@@ -212,15 +252,38 @@ _LOG_ATTEMPT = (
     "finished_at = CASE WHEN %(final)s THEN now() ELSE NULL END WHERE id = %(id)s")
 
 
-def _log_attempt(session: Session, row, code: int | None, latency_ms: int, error: str | None,
-                 outcome: Outcome) -> None:
+def _log_attempt(session: Session, row, tried: Tried) -> None:
     """The attempt's log entry and the delivery's next state: one statement, committed by
     itself (no BEGIN and COMMIT round trips)."""
     with autocommit(session.get_bind()) as connection:
-        connection.execute(_LOG_ATTEMPT, {
-            "id": row.id, "number": row.attempts, "code": code, "latency": latency_ms,
-            "error": error, "status": outcome.status, "delay": float(outcome.delay or 0),
-            "final": outcome.status != "pending"})
+        connection.execute(_LOG_ATTEMPT, {"id": row.id, "number": row.attempts,
+                                          **tried.log_params()})
+
+
+# A delivery whose first attempt was made before its row was written (a job's final event,
+# workers/finish.py): the row, in the state the attempt left it, and the attempt's log entry,
+# in one statement; no row and no entry if the event exists already.
+INSERT_TRIED = (
+    "WITH written AS (INSERT INTO webhook_deliveries (account_id, job_id, event_key, "
+    "event_type, message_id, url, payload, attempts, status, next_attempt_at, finished_at) "
+    "VALUES (%(acct)s, %(job)s, %(key)s, %(type)s, %(msg)s, %(url)s, %(payload)s, 1, "
+    "%(status)s, now() + make_interval(secs => %(delay)s), "
+    "CASE WHEN %(final)s THEN now() END) ON CONFLICT (event_key) DO NOTHING RETURNING id) "
+    "INSERT INTO webhook_attempts (delivery_id, number, status_code, latency_ms, error) "
+    "SELECT id, 1, %(code)s, %(latency)s, %(error)s FROM written RETURNING delivery_id")
+
+
+def unsent(event: dict) -> Delivery:
+    """The delivery `event` (insert_params') will be, as its first attempt sends it."""
+    return Delivery(None, event["acct"], event["msg"], event["url"], event["payload"], 1)
+
+
+def record_tried(engine, event: dict, tried: Tried) -> int | None:
+    """Write the delivery `event` (insert_params') with its first attempt, `tried`, made;
+    its id, or None if the event exists already (its writer sends it)."""
+    with autocommit(engine) as connection:
+        row = connection.execute(INSERT_TRIED, {**event, **tried.log_params()}).fetchone()
+    return row[0] if row is not None else None
 
 
 def replay(session: Session, account_id: int, delivery_id: int) -> bool:

@@ -34,12 +34,11 @@ from app.jobs import SUBMIT_JOB  # noqa: E402
 from devservices.postgres_server import DATABASE, EmbeddedPostgres  # noqa: E402
 from workers.execute import _CLAIM  # noqa: E402
 from workers.final import _FINISH_JOB  # noqa: E402
-from workers.finish import _WRITE_EVENT  # noqa: E402
 
 N = int(os.environ.get("B8_ITEMS", "100"))
 HOLD, CAPTURED = 20, 3
 FLOOR, SUBMIT, JOB_END = ("the floor's insert", "POST /run's submit_job",
-                         "a job's end (claim, finish_job and the ended job, event, attempt log)")
+                         "a job's end (claim, finish_job and the ended job, event with its attempt)")
 # Other customers' accounts, ledger rows, days and ended jobs with their attempts, so that
 # the planner sees the tables of a live service and reaches rows by their indexes, as it
 # would not in tables of one account and no history.
@@ -110,25 +109,22 @@ def workloads(url: str, key: str) -> dict[str, tuple[list[str], list[list[str]]]
 
 
 def job_ends(cursor, account: int, job_ids: list) -> tuple[list[str], list[list[str]]]:
-    """The worker's four statements for each job, as a B3 job sends them: claim, finish_job
-    with its settlement and the read of the ended job, the final event's row with the signing
-    secrets, and its first attempt's log (workers/execute.py, final.py, finish.py and
-    app/webhooks.py). The pristine cluster has no event: the k-th job's event is row k."""
+    """The worker's three statements for each job, as a B3 job sends them: claim, finish_job
+    with its settlement and the read of the ended job and its signing secrets, and the final
+    event's row with its first attempt's log (workers/execute.py, final.py and
+    app/webhooks.py)."""
     statements = {"claim": prepared("claim", _CLAIM), "finish": prepared("finish", _FINISH_JOB),
-                  "event": prepared("event", _WRITE_EVENT),
-                  "logged": prepared("logged", webhooks._LOG_ATTEMPT)}
+                  "event": prepared("event", webhooks.INSERT_TRIED)}
     attempts = ('[{"backend": "groq", "outcome": "success", "error": null, '
                 '"error_class": null, "seconds": 0.01}]')
     items = []
-    for number, job_id in enumerate(job_ids, start=1):
+    delivered = webhooks.Tried(204, 1, None, webhooks.Outcome("delivered")).log_params()
+    for job_id in job_ids:
         event = webhooks.insert_params(
             account, job_id, webhooks.job_event_key(job_id, "job.completed"), "job.completed",
-            "https://example.com/hook", '{"type":"job.completed","data":{}}', 2.5)
+            "https://example.com/hook", '{"type":"job.completed","data":{}}')
         params = {"claim": {"id": job_id, "lease": 300, "max": 5},
-                  "event": event,
-                  "logged": {"id": number, "number": 1, "code": 204, "latency": 1,
-                             "error": None, "status": "delivered", "delay": 0.0,
-                             "final": True},
+                  "event": {**event, **delivered},
                   "finish": {"id": job_id, "delivery": 1, "status": "completed",
                              "output": '{"text": "hi"}', "error": None,
                              "usage": '{"input_tokens": 3, "output_tokens": 8}',

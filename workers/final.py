@@ -21,6 +21,7 @@ from types import SimpleNamespace
 from psycopg.rows import namedtuple_row
 from sqlalchemy.engine import Engine
 
+from app import webhook_signing
 from app.catalog import Catalog
 from app.dbpool import autocommit
 from app.models import Job
@@ -34,10 +35,16 @@ log = logging.getLogger(__name__)
 # change result type"), so a migration that adds one would break every running worker.
 _ENDED_COLUMNS = ", ".join([f"(e.job).{column.name}" for column in Job.__table__.columns]
                            + ["e.alerts", "e.tried"])
+# With the job's end, the secrets that sign its final event (the webhook's first attempt is
+# made before its row is written: workers/finish.py).
+_SIGNING = ("CASE WHEN (e.job).webhook_url IS NOT NULL THEN "
+            + webhook_signing.SIGNING_ARRAY.format(account="(e.job).account_id")
+            + " END AS signing")
 # finish_job, then the job as it left it (ended_job, migration 0014): one round trip.
 _FINISH_JOB = (
-    f"SELECT f.finished, f.auto_topup_id, {_ENDED_COLUMNS} FROM finish_job(%(id)s, "
-    "%(delivery)s, %(status)s, %(output)s::jsonb, %(error)s::jsonb, %(usage)s::jsonb, "
+    f"SELECT f.finished, f.auto_topup_id, {_ENDED_COLUMNS}, {_SIGNING} "
+    "FROM finish_job(%(id)s, %(delivery)s, %(status)s, %(output)s::jsonb, %(error)s::jsonb, "
+    "%(usage)s::jsonb, "
     "%(attempts)s::jsonb, %(tokens)s::text[], %(types)s::text[], %(data)s::bytea[], "
     "%(captured)s, %(refunded)s, %(discount)s) f "
     "LEFT JOIN LATERAL ended_job(%(id)s, f.finished) e ON true")

@@ -1,22 +1,20 @@
 """What follows a job's final statement in the worker that ran it (workers/final.py).
 
 That statement ends and settles the job at once. Then come its waiters' wake-up, its auto
-top-up, its final webhook (written here, with its first attempt made here when the receiver
-has been quick) and the budget alerts. A job the statement could not settle goes to the
+top-up, its final webhook (its first attempt made here when the receiver has been quick, then
+its row written) and the budget alerts. A job the statement could not settle goes to the
 settle task instead, which does all of that once it has settled the job. A worker killed
-after the final statement leaves a settled job without its event; the lifecycle sweep writes
-and sends it (notifications.missing_final_events).
+after the final statement and before the event's row leaves a settled job without its event;
+the lifecycle sweep writes and sends it (notifications.missing_final_events).
 
 `JobHealth` is the backend health a job runs with: it folds the job's own Redis writes (its
 start's wake-up, its call's success) into round trips the job makes anyway.
 """
 from __future__ import annotations
 
-from psycopg.rows import namedtuple_row
 from sqlalchemy.orm import Session
 
 from app import lifecycle, notifications, webhook_signing, webhooks
-from app.dbpool import autocommit
 from app.status import public_base, status_object
 
 from .final import Final
@@ -74,37 +72,22 @@ def after_final(session: Session, services, ended: Final,
         notifications.budget_alerts(session, services, job.account_id)
 
 
-# The final event's delivery row and the signing secrets in one statement, not two (a psycopg
-# pipeline of two costs the client about what the two do one by one; README, B3): one row
-# per secret, current first, one with a NULL secret if the account has none yet, and no row
-# if the event exists.
-_WRITE_EVENT = (f"WITH written AS ({webhooks.INSERT}) SELECT written.*, s.secret, s.current "
-                f"FROM written LEFT JOIN LATERAL ({webhook_signing.SIGNING}) s ON true "
-                "ORDER BY s.current DESC")
-
-
 def _final_event(session: Session, services, ended: Final, here: bool) -> None:
-    """Write the final event's delivery, claimed for a first attempt `here` or pending for the
-    webhooks workers; read the signing secrets in the same statement."""
+    """Send the final event: its first attempt made `here`, then its row written with the
+    attempt logged; or its row written pending, for the webhooks workers."""
     job, config = ended.job, services.config
     event_type = webhooks.FINAL_EVENTS[job.status]
     body = status_object(session, job, public_base(config), config["OUTPUT_RETENTION_HOURS"],
                          ended.attempts)
-    lease = config["WEBHOOK_INLINE_TIMEOUT_SECONDS"] + webhooks.LEASE_GRACE_SECONDS
-    params = webhooks.insert_params(
+    event = webhooks.insert_params(
         job.account_id, job.id, webhooks.job_event_key(job.id, event_type), event_type,
-        job.webhook_url, webhooks.envelope(event_type, body), lease if here else None)
-    with autocommit(session.get_bind()) as connection:
-        rows = connection.cursor(row_factory=namedtuple_row).execute(
-            _WRITE_EVENT, params).fetchall()
-    if not rows:  # the event exists already: someone else sends it
-        return
-    row = rows[0]
+        job.webhook_url, webhooks.envelope(event_type, body))
     if not here:
-        webhooks.send(services.celery, row.id)
+        if (delivery_id := webhooks.record_event(session.get_bind(), event)) is not None:
+            webhooks.send(services.celery, delivery_id)
         return
-    found = [(r.secret, r.current) for r in rows if r.secret is not None]
-    secrets = webhook_signing.from_rows(session, job.account_id, found)
-    if not webhook_signing.has_current(found):
-        session.commit()  # the account's first secret, which from_rows wrote
-    notifications.first_attempt(session, services, row, secrets)
+    signing = job.signing  # read with the job's end; None if the account has no secret yet
+    if signing is None:
+        signing = webhook_signing.signing_secrets(session, job.account_id)
+        session.commit()  # the account's first secret
+    notifications.first_attempt(session, services, event, signing)

@@ -22,6 +22,7 @@ from providers.router import Attempt
 from tests.helpers import auth, free_port, grant, register
 from tests.receiver import Receiver
 from workers import execute, final, finish
+from workers.lifecycle_tasks import sweep_lifecycle
 from workers.tasks import run_job, settle_job
 
 LLM = {"service": "llm-4090", "input": {"prompt": "hi"}}
@@ -138,6 +139,37 @@ def test_a_failing_receiver_gets_retries_from_the_webhooks_workers_and_no_inline
     assert sent == [("workers.deliver_webhook", [queued.id], None)]
     assert len(receiver.requests) == 1
     assert _job(db_session, second).settled_at is not None
+
+
+def test_a_worker_that_dies_between_the_first_attempt_and_the_row_leaves_the_same_message(
+        app, client, db_session, sent, monkeypatch):
+    """The final event's row is written after its first attempt. A worker that dies in
+    between leaves a settled job without its event: the lifecycle sweep writes it, and its
+    delivery reaches the receiver under the first attempt's webhook-id, a repeat the receiver
+    can drop."""
+    record_tried = webhooks.record_tried
+
+    def killed(*args):
+        raise SystemExit("the worker was killed")
+    with Receiver() as receiver:
+        job_id = _submit(app, client, "dies@example.com", receiver.url)
+        monkeypatch.setattr(webhooks, "record_tried", killed)
+        with pytest.raises(SystemExit):
+            run_job(job_id)
+        monkeypatch.setattr(webhooks, "record_tried", record_tried)
+        assert _deliveries(db_session, job_id) == [] and len(receiver.requests) == 1
+        db_session.execute(text("UPDATE jobs SET settled_at = settled_at - interval '1 minute' "
+                                "WHERE id = :id"), {"id": uuid.UUID(job_id)})
+        db_session.commit()
+        assert sweep_lifecycle()["events"] == 1
+        [delivery] = _deliveries(db_session, job_id)
+        assert sent == [("workers.deliver_webhook", [delivery.id], None)]
+        webhooks.attempt(db_session, delivery.id, webhooks.DeliverySettings.from_config(
+            app.config))
+    first, again = receiver.requests
+    assert first["headers"]["webhook-id"] == again["headers"]["webhook-id"]
+    assert json.loads(first["body"])["type"] == json.loads(again["body"])["type"] == \
+        "job.completed"
 
 
 def _unsettled_then_settled_by_the_task(app, client, db_session, sent, monkeypatch, email,
