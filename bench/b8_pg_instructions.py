@@ -38,7 +38,7 @@ from workers.final import _FINISH_JOB  # noqa: E402
 N = int(os.environ.get("B8_ITEMS", "100"))
 HOLD, CAPTURED = 20, 3
 FLOOR, SUBMIT, JOB_END = ("the floor's insert", "POST /run's submit_job",
-                         "a job's end (claim, finish_job and the ended job, event with its attempt)")
+                         "a job's end (claim, finish_job with the ended job, event and attempt)")
 # Other customers' accounts, ledger rows, days and ended jobs with their attempts, so that
 # the planner sees the tables of a live service and reaches rows by their indexes, as it
 # would not in tables of one account and no history.
