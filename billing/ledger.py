@@ -155,4 +155,13 @@ def check(session: Session) -> list[str]:
             "SELECT id, owner_id, kind, balance FROM ledger_accounts "
             "WHERE balance < 0 AND NOT allow_negative"))
     ]
+    problems += [  # no foreign keys hold these (migration 0015): ledger_post proves them
+        f"entry {row.id} refers to a missing "
+        + ("transaction" if row.tx_missing else "ledger account")
+        for row in session.execute(text(
+            "SELECT e.id, t.id IS NULL AS tx_missing FROM ledger_entries e "
+            "LEFT JOIN ledger_transactions t ON t.id = e.transaction_id "
+            "LEFT JOIN ledger_accounts a ON a.id = e.ledger_account_id "
+            "WHERE t.id IS NULL OR a.id IS NULL ORDER BY e.id"))
+    ]
     return problems

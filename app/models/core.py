@@ -92,12 +92,15 @@ class LedgerTransaction(db.Model):
 
 
 class LedgerEntry(db.Model):
-    """One leg of a transaction; append-only (a trigger refuses UPDATE and DELETE)."""
+    """One leg of a transaction; append-only (a trigger refuses UPDATE and DELETE).
+
+    Its references have no foreign keys: `ledger_post`, the only writer, proves both in the
+    same transaction, and `ledger.check` looks for entries that lack either (migration 0015)."""
 
     __tablename__ = "ledger_entries"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    transaction_id: Mapped[int] = mapped_column(ForeignKey("ledger_transactions.id"), index=True)
-    ledger_account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"), index=True)
+    transaction_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    ledger_account_id: Mapped[int] = mapped_column(BigInteger, index=True)
     amount: Mapped[int] = mapped_column(BigInteger)  # ledger_amount
     created_at: Mapped[datetime] = now_column()
 

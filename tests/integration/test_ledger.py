@@ -141,6 +141,40 @@ def test_check_names_an_account_whose_balance_drifted(db_session):
     assert len(problems) == 1 and f"owner {acct}, available" in problems[0]
 
 
+def test_a_posting_to_a_missing_ledger_account_writes_nothing(db_session):
+    """No foreign key holds an entry's references (migration 0015): ledger_post proves them."""
+    acct = _account(db_session)
+    accounts.grant(db_session, acct, 5_000, "g10", "welcome")
+    db_session.commit()
+    available = ledger.ledger_account(db_session, acct, "available")
+    missing = available + 1_000_000
+    with pytest.raises(DBAPIError):
+        db_session.execute(text("SELECT ledger_post('t', 'to-nowhere', NULL, NULL, "
+                                "ARRAY[:a, :m]::bigint[], ARRAY[-5, 5]::bigint[])"),
+                           {"a": available, "m": missing})
+    db_session.rollback()
+    assert db_session.execute(text("SELECT count(*) FROM ledger_transactions "
+                                   "WHERE reference = 'to-nowhere'")).scalar() == 0
+    assert ledger.balance(db_session, acct) == 5_000
+    assert ledger.check(db_session) == []
+
+
+def test_check_names_entries_whose_transaction_or_account_is_missing(db_session):
+    acct = _account(db_session)
+    accounts.grant(db_session, acct, 5_000, "g11", "welcome")
+    available = ledger.ledger_account(db_session, acct, "available")
+    tx = db_session.execute(text("INSERT INTO ledger_transactions (kind, reference) "
+                                 "VALUES ('bad', 'y') RETURNING id")).scalar()
+    legs = "INSERT INTO ledger_entries (transaction_id, ledger_account_id, amount) VALUES "
+    db_session.execute(text(legs + "(:tx, :a, -5), (:tx, :m, 5), (:gone, :a, 3), (:gone, :a, -3)"),
+                       {"tx": tx, "a": available, "m": available + 1_000_000,
+                        "gone": tx + 1_000_000})
+    db_session.commit()
+    orphans = [problem for problem in ledger.check(db_session) if "refers to a missing" in problem]
+    assert [problem.rsplit(" ", 2)[-2:] for problem in orphans] == [
+        ["ledger", "account"], ["missing", "transaction"], ["missing", "transaction"]]
+
+
 def test_ledger_check_command_exits_1_naming_the_account(app, db_session):
     acct = _account(db_session, "cli@example.com")
     accounts.grant(db_session, acct, 5_000, "g6", "welcome")
