@@ -20,9 +20,7 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -32,26 +30,11 @@ from sqlalchemy import text
 
 from common import NO_RATE_LIMITS, floor_env, fresh_database, make_app, report
 from cpu import CpuMeter, describe, servers, tree
+from receiver import Receiver
 
 ROOT = Path(__file__).resolve().parent.parent
 N, CONCURRENCY = int(os.environ.get("B3_JOBS", "150")), 4
 LLM = {"service": "llm-4090", "input": {"prompt": "hi", "max_tokens": 8}}
-
-
-class Receiver(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keeps each worker's connection open, as real receivers do
-    received = 0  # webhooks received since the last reset
-    lock = threading.Lock()
-
-    def do_POST(self):  # noqa: N802 (http.server's naming)
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.send_response(204)
-        self.end_headers()
-        with Receiver.lock:
-            Receiver.received += 1
-
-    def log_message(self, *args):
-        pass
 
 
 def start_worker(app_module: str, name: str, env: dict) -> subprocess.Popen:
@@ -104,8 +87,7 @@ def main() -> None:
     url, drop = fresh_database()
     broker = urlsplit(os.environ["REDIS_URL"])._replace(path="/6").geturl()  # its own database
     redis.Redis.from_url(broker).flushdb()
-    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    receiver = Receiver()
     with Emulator() as emulator:
         env = {**emulator.env(), "DATABASE_URL": url, "REDIS_URL": broker,
                "CELERY_BROKER_URL": broker, "GPUBRIDGE_ALLOW_PRIVATE_URLS": "true",
@@ -116,7 +98,7 @@ def main() -> None:
                    start_worker("floor_app:celery", "floor", env),
                    start_worker("noop_app", "noop", env))
         try:
-            run(app, f"http://127.0.0.1:{receiver.server_address[1]}/hook", broker,
+            run(app, receiver, broker,
                 tuple(worker_meter(worker) for worker in workers))
         finally:
             for process in workers:
@@ -125,8 +107,9 @@ def main() -> None:
             drop()
 
 
-def run(app, hook: str, broker: str, meters: tuple[CpuMeter, ...]) -> None:
+def run(app, receiver: Receiver, broker: str, meters: tuple[CpuMeter, ...]) -> None:
     import floor_app  # reads the environment main() set
+    hook = receiver.url
     client, celery = app.test_client(), app.extensions["celery"]
     key = client.post("/account/register", json={"email": "b3@example.com"}).get_json()
     with app.app_context():
@@ -143,18 +126,16 @@ def run(app, hook: str, broker: str, meters: tuple[CpuMeter, ...]) -> None:
     def pipeline_round() -> float:
         for _ in range(N):
             client.post("/run", json={**LLM, "webhook_url": hook}, headers=headers)
-        with Receiver.lock:
-            Receiver.received = 0
-        return timed(celery, "pipe", ["text", "billing", "webhooks"], lambda: Receiver.received,
+        receiver.reset()
+        return timed(celery, "pipe", ["text", "billing", "webhooks"], lambda: receiver.received,
                      meters[0], cpu[0])
 
     def floor_round() -> float:
         for _ in range(N):
             job_id = floor_app.insert_job(LLM["input"])
             celery.send_task("bench.floor_job", args=[job_id, hook], queue="bench-floor")
-        with Receiver.lock:
-            Receiver.received = 0
-        return timed(celery, "floor", ["bench-floor"], lambda: Receiver.received,
+        receiver.reset()
+        return timed(celery, "floor", ["bench-floor"], lambda: receiver.received,
                      meters[1], cpu[1])
 
     def noop_round() -> float:
