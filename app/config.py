@@ -152,6 +152,9 @@ def load_config(env=None) -> dict:
         "WEBHOOK_TIMEOUT_SECONDS": _int(env, "GPUBRIDGE_WEBHOOK_TIMEOUT_SECONDS", 10),
         "WEBHOOK_INLINE_TIMEOUT_SECONDS": _float(env, "GPUBRIDGE_WEBHOOK_INLINE_TIMEOUT_SECONDS",
                                                  2.0),
+        # A worker writes the rows of delivered final events in batches (app/webhook_log.py).
+        "WEBHOOK_LOG_BATCH": _int(env, "GPUBRIDGE_WEBHOOK_LOG_BATCH", 10),
+        "WEBHOOK_LOG_WAIT_SECONDS": _float(env, "GPUBRIDGE_WEBHOOK_LOG_WAIT_SECONDS", 0.25),
         "WEBHOOK_SECRET_GRACE_HOURS": _int(env, "GPUBRIDGE_WEBHOOK_SECRET_GRACE_HOURS", 24),
         "OUTPUT_RETENTION_HOURS": _int(env, "GPUBRIDGE_OUTPUT_RETENTION_HOURS", 24),
         "RETENTION_INTERVAL_SECONDS": _int(env, "GPUBRIDGE_RETENTION_INTERVAL_SECONDS", 600),

@@ -28,15 +28,18 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Services:
-    """What the notification steps use: the app's config, Celery app and Redis client."""
+    """What the notification steps use: the app's config, Celery app and Redis client, and
+    the process's batch of delivered final events (app/webhook_log.py)."""
 
     config: dict
     celery: object
     redis: object
+    delivered_log: object = None  # None: each row written at once
 
     @classmethod
     def of(cls, app) -> "Services":
-        return cls(app.config, app.extensions["celery"], app.extensions["redis"])
+        return cls(app.config, app.extensions["celery"], app.extensions["redis"],
+                   app.extensions.get("delivered_log"))
 
 
 def _record_and_send(session: Session, services, job_id: uuid.UUID, event_type: str) -> None:
@@ -82,7 +85,8 @@ def first_attempt(session: Session, services, event: dict, signing: list[str]) -
     half of it is marked for SLOW_MARK_SECONDS, during which its events skip this path: a slow
     endpoint costs each worker at most one bounded wait per mark, never one per job.
 
-    The row comes after the POST, so that the row and the attempt's log are one statement. Only
+    The row comes after the POST, so that the row and the attempt's log are one statement; a
+    delivered attempt's row goes in the process's batch of them (app/webhook_log.py). Only
     the worker that ended the job gets here, so no one else sends the event meanwhile; a worker
     that dies before the row is written leaves the event to the lifecycle sweep, which sends
     it again under the same webhook-id (webhooks.message_id).
@@ -91,9 +95,13 @@ def first_attempt(session: Session, services, event: dict, signing: list[str]) -
     settings = dataclasses.replace(usual, timeout=min(
         usual.timeout, services.config["WEBHOOK_INLINE_TIMEOUT_SECONDS"]))
     tried = webhooks.post_signed(webhooks.unsent(event), signing, settings)
-    delivery_id = webhooks.record_tried(session.get_bind(), event, tried)
-    if tried.outcome.status != "delivered" or tried.latency_ms / 1000 > settings.timeout / 2:
+    delivered = tried.outcome.status == "delivered"
+    if not delivered or tried.latency_ms / 1000 > settings.timeout / 2:
         webhooks.mark_slow(services.redis, event["url"])
+    if delivered and services.delivered_log is not None:  # nothing to schedule: batched
+        services.delivered_log.add(session.get_bind(), event, tried)
+        return
+    delivery_id = webhooks.record_tried(session.get_bind(), event, tried)
     if delivery_id is not None:
         webhooks.send_next(services.celery, delivery_id, tried.outcome)
 

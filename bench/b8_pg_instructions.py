@@ -11,6 +11,7 @@ jobs, beside 1,000 other accounts with their ledger rows, days and ended jobs, a
 autovacuum keeps a live one. A count says nothing of waits on locks or of the network: B1,
 B3 and B5 measure those.
 """
+import json
 import os
 import re
 import shutil
@@ -38,7 +39,8 @@ from workers.final import _FINISH_JOB  # noqa: E402
 N = int(os.environ.get("B8_ITEMS", "100"))
 HOLD, CAPTURED = 20, 3
 FLOOR, SUBMIT, JOB_END = ("the floor's insert", "POST /run's submit_job",
-                         "a job's end (claim, finish_job with the ended job, event and attempt)")
+                         "a job's end (claim, finish_job with the ended job, its share of a "
+                         "batch of event rows)")
 # Other customers' accounts, ledger rows, days and ended jobs with their attempts, so that
 # the planner sees the tables of a live service and reaches rows by their indexes, as it
 # would not in tables of one account and no history.
@@ -80,7 +82,7 @@ def executes(cursor, name: str, names: list[str], row) -> str:
     return cursor.mogrify(f"EXECUTE {name}({', '.join(['%s'] * len(values))})", values)
 
 
-def workloads(url: str, key: str) -> dict[str, tuple[list[str], list[list[str]]]]:
+def workloads(url: str, key: str, batch: int) -> dict[str, tuple[list[str], list[list[str]]]]:
     """Each workload's PREPAREs and, for each of 3N items, its EXECUTE lines; with 3N jobs
     queued for the job ends."""
     floor_env(url)
@@ -104,34 +106,38 @@ def workloads(url: str, key: str) -> dict[str, tuple[list[str], list[list[str]]]
                 uuid.uuid4(), Jsonb({"text": "benchmark"})))] for _ in range(3 * N)]),
             SUBMIT: ([submit], [[executes(cursor, "submit", submit_names, row)]
                                 for row in submits]),
-            JOB_END: job_ends(cursor, account, [row[1] for row in queued]),
+            JOB_END: job_ends(cursor, account, [row[1] for row in queued], batch),
         }
 
 
-def job_ends(cursor, account: int, job_ids: list) -> tuple[list[str], list[list[str]]]:
-    """The worker's three statements for each job, as a B3 job sends them: claim, finish_job
-    with its settlement and the read of the ended job and its signing secrets, and the final
-    event's row with its first attempt's log (workers/execute.py, final.py and
-    app/webhooks.py)."""
+def job_ends(cursor, account: int, job_ids: list, batch: int
+             ) -> tuple[list[str], list[list[str]]]:
+    """The worker's statements for each job, as a B3 job sends them: claim, finish_job with
+    its settlement and the read of the ended job and its signing secrets, and its share of
+    the statement that writes `batch` delivered final events' rows with their attempts' logs
+    (workers/execute.py, final.py, app/webhooks.py and app/webhook_log.py): every
+    `batch`-th job sends that statement."""
     statements = {"claim": prepared("claim", _CLAIM), "finish": prepared("finish", _FINISH_JOB),
                   "event": prepared("event", webhooks.INSERT_TRIED)}
     attempts = ('[{"backend": "groq", "outcome": "success", "error": null, '
                 '"error_class": null, "seconds": 0.01}]')
-    items = []
-    delivered = webhooks.Tried(204, 1, None, webhooks.Outcome("delivered")).log_params()
+    items, events = [], []
+    delivered = webhooks.Tried(204, 1, None, webhooks.Outcome("delivered"))
     for job_id in job_ids:
-        event = webhooks.insert_params(
+        events.append(webhooks.tried_row(webhooks.insert_params(
             account, job_id, webhooks.job_event_key(job_id, "job.completed"), "job.completed",
-            "https://example.com/hook", '{"type":"job.completed","data":{}}')
+            "https://example.com/hook", '{"type":"job.completed","data":{}}'), delivered))
         params = {"claim": {"id": job_id, "lease": 300, "max": 5},
-                  "event": {**event, **delivered},
                   "finish": {"id": job_id, "delivery": 1, "status": "completed",
                              "output": '{"text": "hi"}', "error": None,
                              "usage": '{"input_tokens": 3, "output_tokens": 8}',
                              "attempts": attempts, "tokens": [], "types": [], "data": [],
                              "captured": CAPTURED, "refunded": HOLD - CAPTURED, "discount": 0}}
+        if len(events) == batch:
+            params["event"] = {"rows": json.dumps(events)}
+            events = []
         items.append([executes(cursor, name, statements[name][1], params[name])
-                      for name in statements])
+                      for name in statements if name in params])
     return [text for text, _ in statements.values()], items
 
 
@@ -179,7 +185,7 @@ def main() -> None:
             with app.app_context():
                 from flask_migrate import upgrade
                 upgrade()
-            lines = workloads(url, account_key(url))
+            lines = workloads(url, account_key(url), app.config["WEBHOOK_LOG_BATCH"])
         finally:
             server.stop()
         pristine = scratch / "pristine"

@@ -92,6 +92,8 @@ def app(test_env):
         "SQLALCHEMY_DATABASE_URI": test_env["DATABASE_URL"],
         "REDIS_URL": test_env["REDIS_URL"], "CELERY_BROKER_URL": test_env["REDIS_URL"],
         "ALLOW_PRIVATE_URLS": True, "TESTING": True,
+        # Each delivered final event's row at once: tests read it right after the job.
+        "WEBHOOK_LOG_BATCH": 1,
     })
     # Tasks called in-process (settle_job(...), sweeps) run in this app, whatever other
     # apps a test builds, as in a worker process.

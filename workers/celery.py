@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from celery import Celery, Task
+from celery.signals import worker_process_shutdown, worker_shutdown
 from flask import Flask
 
 from app.logs import connect_worker_signals
+from app.webhook_log import DeliveredLog
 
 from .broker import transport_for
 from .lease import LeaseKeeper
@@ -69,4 +71,14 @@ def celery_init_app(app: Flask) -> Celery:
     app.extensions["celery"] = celery
     app.extensions["job_publisher"] = JobPublisher(celery, app.config["CELERY_BROKER_URL"])
     app.extensions["lease_keeper"] = LeaseKeeper()  # its thread starts in the pool process
+    app.extensions["delivered_log"] = _delivered_log(app)
     return celery
+
+
+def _delivered_log(app: Flask) -> DeliveredLog:
+    """The process's batch of delivered final events, written when it shuts down too (a
+    prefork pool process, or a worker whose tasks run in its main process)."""
+    for signal in (worker_process_shutdown, worker_shutdown):
+        signal.connect(lambda **_: app.extensions["delivered_log"].flush(), weak=False,
+                       dispatch_uid=f"gpubridge-delivered-log-{id(app)}")
+    return DeliveredLog(app.config["WEBHOOK_LOG_BATCH"], app.config["WEBHOOK_LOG_WAIT_SECONDS"])

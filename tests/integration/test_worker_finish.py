@@ -6,15 +6,18 @@ recorded instead, so each test sees exactly what was left to the other queues.
 """
 import dataclasses
 import json
+import time
 import uuid
 
 import pytest
 import redis as redis_lib
+from celery.signals import worker_process_shutdown
 from sqlalchemy import text
 
 from app import lifecycle, notifications, webhook_signing, webhooks
 from app.catalog import load_catalog
 from app.dbpool import autocommit
+from app.webhook_log import DeliveredLog
 from app.extensions import db
 from billing import accounts, ledger, settlement
 from providers.base import Result, Usage
@@ -147,16 +150,16 @@ def test_a_worker_that_dies_between_the_first_attempt_and_the_row_leaves_the_sam
     between leaves a settled job without its event: the lifecycle sweep writes it, and its
     delivery reaches the receiver under the first attempt's webhook-id, a repeat the receiver
     can drop."""
-    record_tried = webhooks.record_tried
+    write_tried = webhooks.write_tried
 
     def killed(*args):
         raise SystemExit("the worker was killed")
     with Receiver() as receiver:
         job_id = _submit(app, client, "dies@example.com", receiver.url)
-        monkeypatch.setattr(webhooks, "record_tried", killed)
+        monkeypatch.setattr(webhooks, "write_tried", killed)
         with pytest.raises(SystemExit):
             run_job(job_id)
-        monkeypatch.setattr(webhooks, "record_tried", record_tried)
+        monkeypatch.setattr(webhooks, "write_tried", write_tried)
         assert _deliveries(db_session, job_id) == [] and len(receiver.requests) == 1
         db_session.execute(text("UPDATE jobs SET settled_at = settled_at - interval '1 minute' "
                                 "WHERE id = :id"), {"id": uuid.UUID(job_id)})
@@ -170,6 +173,69 @@ def test_a_worker_that_dies_between_the_first_attempt_and_the_row_leaves_the_sam
     assert first["headers"]["webhook-id"] == again["headers"]["webhook-id"]
     assert json.loads(first["body"])["type"] == json.loads(again["body"])["type"] == \
         "job.completed"
+
+
+@pytest.fixture
+def batched(app, monkeypatch):
+    """A delivered-events batch of three rows in this process, written by a test or when full."""
+    delivered = DeliveredLog(3, wait=3600)
+    monkeypatch.setitem(app.extensions, "delivered_log", delivered)
+    return delivered
+
+
+def _logged(session, job_ids):
+    session.commit()
+    return session.execute(text(
+        "SELECT d.status, d.attempts, d.created_at, a.status_code FROM webhook_deliveries d "
+        "JOIN webhook_attempts a ON a.delivery_id = d.id WHERE d.job_id = ANY(:ids) "
+        "ORDER BY d.id"), {"ids": [uuid.UUID(job_id) for job_id in job_ids]}).all()
+
+
+def test_delivered_final_events_are_written_in_one_statement_when_the_batch_is_full(
+        app, client, db_session, sent, batched):
+    with Receiver() as receiver:
+        jobs = [_submit(app, client, f"batch{n}@example.com", receiver.url) for n in range(3)]
+        for job_id in jobs[:2]:
+            assert run_job(job_id) == "completed"
+        assert len(receiver.requests) == 2 and _logged(db_session, jobs) == []
+        run_job(jobs[2])
+    rows = _logged(db_session, jobs)
+    assert [(row.status, row.attempts, row.status_code) for row in rows] == \
+        [("delivered", 1, 200)] * 3
+    assert len({row.created_at for row in rows}) == 1  # one transaction wrote all three
+    assert sent == []
+
+
+def test_a_batch_not_full_is_written_by_its_side_thread_once_the_oldest_has_waited(
+        app, client, db_session, sent, monkeypatch):
+    monkeypatch.setitem(app.extensions, "delivered_log", DeliveredLog(10, wait=0.05))
+    with Receiver() as receiver:
+        job_id = _submit(app, client, "waited@example.com", receiver.url)
+        run_job(job_id)
+    deadline = time.monotonic() + 10
+    while not (rows := _logged(db_session, [job_id])) and time.monotonic() < deadline:
+        time.sleep(0.01)  # polled until written: the thread writes after 50 ms
+    assert [(row.status, row.status_code) for row in rows] == [("delivered", 200)]
+
+
+def test_a_worker_process_shutting_down_writes_its_batch(app, client, db_session, sent,
+                                                         batched):
+    with Receiver() as receiver:
+        job_id = _submit(app, client, "shutdown@example.com", receiver.url)
+        run_job(job_id)
+    assert _logged(db_session, [job_id]) == []
+    worker_process_shutdown.send(sender=None)
+    assert [row.status for row in _logged(db_session, [job_id])] == ["delivered"]
+
+
+def test_a_first_attempt_not_delivered_is_written_at_once_for_its_retry(
+        app, client, db_session, sent, batched):
+    with Receiver(answers=[(503, {})]) as receiver:
+        job_id = _submit(app, client, "notbatched@example.com", receiver.url)
+        run_job(job_id)
+    [delivery] = _deliveries(db_session, job_id)
+    assert (delivery.status, delivery.attempts) == ("pending", 1)
+    assert sent == [("workers.deliver_webhook", [delivery.id], 5.0)]
 
 
 def _unsettled_then_settled_by_the_task(app, client, db_session, sent, monkeypatch, email,
