@@ -125,7 +125,8 @@ def test_the_inline_webhook_is_signed_during_a_rotation_and_lists_every_delivery
 
 
 def test_a_failing_receiver_gets_retries_from_the_webhooks_workers_and_no_inline_attempt(
-        app, client, db_session, sent):
+        app, client, db_session, sent, batched):
+    """An attempt not delivered is written at once, batches or not: its retry needs its row."""
     with Receiver(answers=[(503, {})]) as receiver:
         first = _submit(app, client, "flaky@example.com", receiver.url)
         run_job(first)
@@ -226,16 +227,6 @@ def test_a_worker_process_shutting_down_writes_its_batch(app, client, db_session
     assert _logged(db_session, [job_id]) == []
     worker_process_shutdown.send(sender=None)
     assert [row.status for row in _logged(db_session, [job_id])] == ["delivered"]
-
-
-def test_a_first_attempt_not_delivered_is_written_at_once_for_its_retry(
-        app, client, db_session, sent, batched):
-    with Receiver(answers=[(503, {})]) as receiver:
-        job_id = _submit(app, client, "notbatched@example.com", receiver.url)
-        run_job(job_id)
-    [delivery] = _deliveries(db_session, job_id)
-    assert (delivery.status, delivery.attempts) == ("pending", 1)
-    assert sent == [("workers.deliver_webhook", [delivery.id], 5.0)]
 
 
 def _unsettled_then_settled_by_the_task(app, client, db_session, sent, monkeypatch, email,
