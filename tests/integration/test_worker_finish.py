@@ -6,7 +6,6 @@ recorded instead, so each test sees exactly what was left to the other queues.
 """
 import dataclasses
 import json
-import time
 import uuid
 
 import pytest
@@ -23,6 +22,7 @@ from billing import accounts, ledger, settlement
 from providers.base import Result, Usage
 from providers.router import Attempt
 from tests.helpers import auth, free_port, grant, register
+from tests.integration.conftest import wait_for
 from tests.receiver import Receiver
 from workers import execute, final, finish
 from workers.lifecycle_tasks import sweep_lifecycle
@@ -213,9 +213,7 @@ def test_a_batch_not_full_is_written_by_its_side_thread_once_the_oldest_has_wait
     with Receiver() as receiver:
         job_id = _submit(app, client, "waited@example.com", receiver.url)
         run_job(job_id)
-    deadline = time.monotonic() + 10
-    while not (rows := _logged(db_session, [job_id])) and time.monotonic() < deadline:
-        time.sleep(0.01)  # polled until written: the thread writes after 50 ms
+    rows = wait_for(lambda: _logged(db_session, [job_id]), timeout=10)  # written after 50 ms
     assert [(row.status, row.status_code) for row in rows] == [("delivered", 200)]
 
 
