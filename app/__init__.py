@@ -18,6 +18,7 @@ from .jsonout import ExactJSONProvider
 from .logs import configure_logging, init_request_logging
 from .metrics import init_metrics
 from .ratelimit import init_rate_limits
+from .redis_direct import DirectRedis
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -66,10 +67,12 @@ def _init_services(app: Flask) -> None:
     from workers.celery import celery_init_app
 
     app.extensions["redis"] = redis.Redis.from_url(app.config["REDIS_URL"] or "redis://")
+    app.extensions["redis_direct"] = DirectRedis(app.extensions["redis"])
     app.extensions["backends"] = build_backends(load_catalog(), app.config)
     app.extensions["stripe"] = _stripe_client(app.config)
     app.extensions["backend_health"] = BackendHealth(app.extensions["redis"], BreakerPolicy(
-        app.config["BREAKER_THRESHOLD"], app.config["BREAKER_COOLDOWN_SECONDS"]))
+        app.config["BREAKER_THRESHOLD"], app.config["BREAKER_COOLDOWN_SECONDS"]),
+        app.extensions["redis_direct"])
     celery_init_app(app)
 
 

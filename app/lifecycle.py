@@ -136,14 +136,14 @@ def stop_reason(cancel_asked: bool, past_deadline: bool) -> str | None:
 def notify(redis, job_id) -> None:
     """Tell waiters (Prefer: wait, the SSE stream) that the job changed; best effort."""
     try:
-        notify_in(redis, job_id)
+        redis.publish(channel(job_id), "changed")
     except Exception:  # waiters also re-read the row every POLL_SECONDS
         pass
 
 
-def notify_in(pipe, job_id) -> None:
-    """`notify` as one command of the caller's Redis pipeline."""
-    pipe.publish(channel(job_id), "changed")
+def notify_command(job_id) -> tuple:
+    """`notify` as a command of the caller's round trip (app/redis_direct.py)."""
+    return ("PUBLISH", channel(job_id), "changed")
 
 
 def wait_for_change(pubsub, timeout: float) -> None:

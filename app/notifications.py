@@ -10,7 +10,6 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable
 
 from redis.exceptions import RedisError
 from sqlalchemy import text
@@ -28,18 +27,20 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Services:
-    """What the notification steps use: the app's config, Celery app and Redis client, and
-    the process's batch of delivered final events (app/webhook_log.py)."""
+    """What the notification steps use: the app's config, Celery app and Redis client (and
+    its direct round trips, app/redis_direct.py), and the process's batch of delivered final
+    events (app/webhook_log.py)."""
 
     config: dict
     celery: object
     redis: object
+    direct: object
     delivered_log: object = None  # None: each row written at once
 
     @classmethod
     def of(cls, app) -> "Services":
         return cls(app.config, app.extensions["celery"], app.extensions["redis"],
-                   app.extensions.get("delivered_log"))
+                   app.extensions["redis_direct"], app.extensions.get("delivered_log"))
 
 
 def _record_and_send(session: Session, services, job_id: uuid.UUID, event_type: str) -> None:
@@ -106,28 +107,28 @@ def first_attempt(session: Session, services, event: dict, signing: list[str]) -
         webhooks.send_next(services.celery, delivery_id, tried.outcome)
 
 
-def job_ended(services, job_id: uuid.UUID, webhook_url: str | None,
-              also: Callable[[object], None] | None = None) -> bool:
+def job_ended(services, job_id: uuid.UUID, webhook_url: str | None, also: tuple = ()
+              ) -> bool:
     """A worker wrote the job's final status: wake its waiters, and say whether that worker
     should make the first attempt of its final webhook. Both in one round trip to Redis;
-    `also` adds the caller's own commands to it (they share its fate if Redis is down).
+    `also`: the caller's own commands, sent with it (they share its fate if Redis is down).
 
     The attempt is made there unless inline attempts are off or the receiver is marked slow
     (`webhooks.mark_slow`). Without Redis the waiters poll, and the attempt is made: it
     needs no broker."""
     inline = bool(webhook_url) and services.config["WEBHOOK_INLINE_TIMEOUT_SECONDS"] > 0
-    pipe = services.redis.pipeline(transaction=False)
-    lifecycle.notify_in(pipe, job_id)
-    if also is not None:
-        also(pipe)
+    commands = [lifecycle.notify_command(job_id), *also]
     if inline:
-        pipe.exists(webhooks.slow_key(webhook_url))
+        commands.append(("EXISTS", webhooks.slow_key(webhook_url)))
     try:
-        replies = pipe.execute()
+        replies = services.direct.execute(commands)
     except RedisError as exc:
         log.warning("Redis unavailable at the end of job %s: %s", job_id, exc)
         return inline
-    return inline and not replies[-1]
+    for reply in replies:
+        if isinstance(reply, RedisError):
+            log.warning("Redis refused a command at the end of job %s: %s", job_id, reply)
+    return inline and replies[-1] != 1
 
 
 def budget_alerts(session: Session, services, account_id: int) -> None:

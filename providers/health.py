@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Callable
 
 import redis as redis_lib
+
+from app.redis_direct import DirectRedis
 
 log = logging.getLogger(__name__)
 PREFIX = "gpub:backend:"
@@ -42,31 +43,31 @@ class BreakerPolicy:
 
 
 class BackendHealth:
-    """Breakers and latency averages for all backends, kept in one Redis."""
+    """Breakers and latency averages for all backends, kept in one Redis. `direct`: the
+    round trips of the hot path (by default its own on `redis`)."""
 
-    def __init__(self, redis, policy: BreakerPolicy = BreakerPolicy()):
+    def __init__(self, redis, policy: BreakerPolicy = BreakerPolicy(),
+                 direct: DirectRedis | None = None):
         self.redis, self.policy = redis, policy
+        self.direct = direct or DirectRedis(redis)
 
     def _key(self, backend: str, part: str) -> str:
         return f"{PREFIX}{backend}:{part}"
 
-    def states(self, backends: list[str], also: Callable[[object], None] | None = None
-               ) -> dict[str, tuple]:
+    def states(self, backends: list[str], also: tuple = ()) -> dict[str, tuple]:
         """Every backend's breaker as `allow` reads it, (open, fails), in one command; {} if
         Redis is down. A job reads its whole chain at once, so that skipping an open breaker
-        costs it no round trip of its own. `also` adds the caller's own commands to that
+        costs it no round trip of its own. `also`: the caller's own commands, sent in that
         round trip (they share its fate if Redis is down)."""
         keys = self._keys(backends)
-        pipe = self.redis.pipeline(transaction=False)
-        if also is not None:
-            also(pipe)
-        if keys:
-            pipe.mget(keys)
+        commands = [*also, ("MGET", *keys)] if keys else list(also)
         try:
-            replies = pipe.execute() if len(pipe) else []
+            replies = self.direct.execute(commands) if commands else []
         except redis_lib.RedisError:
             return {}
-        return self._pairs(backends, replies[-1]) if keys else {}
+        if not keys or isinstance(replies[-1], redis_lib.RedisError):
+            return {}
+        return self._pairs(backends, replies[-1])
 
     def _keys(self, backends: list[str]) -> list[str]:
         return [self._key(backend, part) for backend in backends for part in ("open", "fails")]
@@ -93,18 +94,16 @@ class BackendHealth:
 
     def succeeded(self, backend: str, seconds: float) -> None:
         """Close the breaker and fold `seconds` into the latency average, in one round trip."""
-        pipe = self.redis.pipeline(transaction=False)
-        self.succeeded_in(pipe, backend, seconds)
         try:
-            pipe.execute()
+            self.redis.execute_command(*self.succeeded_command(backend, seconds))
         except redis_lib.RedisError:
             log.warning("could not record success of %s", backend)
 
-    def succeeded_in(self, pipe, backend: str, seconds: float) -> None:
-        """`succeeded` as one command of the caller's pipeline (which reports its errors).
-        EVAL, not EVALSHA: a pipeline would first ask whether the script is loaded."""
+    def succeeded_command(self, backend: str, seconds: float) -> tuple:
+        """`succeeded` as a command of the caller's round trip (which reports its errors)."""
         keys = [self._key(backend, part) for part in ("fails", "open", "probe")] + [LATENCY_KEY]
-        pipe.eval(_SUCCEEDED, len(keys), *keys, backend, repr(seconds), repr(EWMA_WEIGHT))
+        return ("EVAL", _SUCCEEDED, len(keys), *keys, backend, repr(seconds),
+                repr(EWMA_WEIGHT))
 
     def failed(self, backend: str) -> None:
         """Count a failure; at the threshold, open the breaker for the cool-down."""

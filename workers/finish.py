@@ -32,8 +32,7 @@ class JobHealth:
         self.success: tuple[str, float] | None = None
 
     def states(self, backends):
-        return self.health.states(backends, also=lambda pipe: lifecycle.notify_in(
-            pipe, self.job_id))
+        return self.health.states(backends, also=(lifecycle.notify_command(self.job_id),))
 
     def allow(self, backend, read=None): return self.health.allow(backend, read)
     def failed(self, backend): self.health.failed(backend)
@@ -42,9 +41,9 @@ class JobHealth:
     def succeeded(self, backend: str, seconds: float) -> None:
         self.success = (backend, seconds)
 
-    def record_in(self, pipe) -> None:
-        if self.success is not None:
-            self.health.succeeded_in(pipe, *self.success)
+    def commands(self) -> tuple:
+        """What the job's end sends with its own round trip: its call's success."""
+        return () if self.success is None else (self.health.succeeded_command(*self.success),)
 
     def record_now(self) -> None:
         """For a job that ended without `after_final` (another delivery took it over)."""
@@ -59,7 +58,7 @@ def after_final(session: Session, services, ended: Final,
     all that."""
     job = ended.job
     here = notifications.job_ended(services, job.id, job.webhook_url,
-                                   health.record_in if health is not None else None)
+                                   health.commands() if health is not None else ())
     if not ended.settled:
         services.celery.send_task("workers.settle_job", args=[str(job.id)], queue="billing")
         return

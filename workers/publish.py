@@ -17,6 +17,8 @@ import uuid
 
 import redis
 
+from app.redis_direct import DirectRedis
+
 from .broker import transport_for
 
 RUN_JOB = "workers.run_job"
@@ -55,15 +57,19 @@ def _plain_redis(celery, broker_url: str) -> bool:
 
 
 class JobPublisher:
-    """Sends workers.run_job messages: a direct LPUSH on Redis, send_task elsewhere."""
+    """Sends workers.run_job messages: a direct LPUSH on Redis (app/redis_direct.py),
+    send_task elsewhere."""
 
     def __init__(self, celery, broker_url: str):
         self.celery = celery
-        self.redis = redis.Redis.from_url(broker_url) if _plain_redis(celery, broker_url) else None
+        self.redis = DirectRedis(redis.Redis.from_url(broker_url)) \
+            if _plain_redis(celery, broker_url) else None
 
     def send(self, job_id: str, queue: str) -> None:
         if self.redis is None:
             self.celery.send_task(RUN_JOB, args=[job_id], queue=queue)
-        else:  # the origin names the sending process, as Celery's does
-            origin = f"gen{os.getpid()}@{HOST}"
-            self.redis.lpush(queue, run_job_message(job_id, queue, origin))
+            return
+        origin = f"gen{os.getpid()}@{HOST}"  # names the sending process, as Celery's does
+        (pushed,) = self.redis.execute([("LPUSH", queue, run_job_message(job_id, queue, origin))])
+        if isinstance(pushed, Exception):
+            raise pushed

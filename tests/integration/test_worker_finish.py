@@ -16,6 +16,7 @@ from sqlalchemy import text
 from app import lifecycle, notifications, webhook_signing, webhooks
 from app.catalog import load_catalog
 from app.dbpool import autocommit
+from app.redis_direct import DirectRedis
 from app.webhook_log import DeliveredLog
 from app.extensions import db
 from billing import accounts, ledger, settlement
@@ -338,8 +339,8 @@ def test_ending_a_job_wakes_its_waiters_and_reads_the_receivers_slow_mark_at_onc
 
 def test_without_redis_the_worker_still_makes_the_first_attempt_itself(app):
     services = notifications.Services.of(app)
-    down = dataclasses.replace(services, redis=redis_lib.Redis(port=free_port(),
-                                                               socket_connect_timeout=1))
+    unreachable = redis_lib.Redis(port=free_port(), socket_connect_timeout=1)
+    down = dataclasses.replace(services, redis=unreachable, direct=DirectRedis(unreachable))
     assert notifications.job_ended(down, uuid.uuid4(), "https://fast.example/hook") is True
 
 
