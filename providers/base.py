@@ -56,6 +56,12 @@ class BackendUnavailable(ProviderError):
     """
 
 
+def as_dict(record) -> dict:
+    """A flat dataclass's fields as a dict: dataclasses.asdict deep-copies every field (about
+    12 µs a call), which a record of numbers and strings does not need."""
+    return dict(vars(record))
+
+
 @dataclass(frozen=True)
 class File:
     """A file a backend produced; the worker stores it and the client gets a URL to it."""

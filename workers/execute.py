@@ -7,7 +7,6 @@ last attempt, the files and (for the worker) the settlement are one statement: w
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import secrets
@@ -23,7 +22,7 @@ from app import lifecycle
 from app.dbpool import autocommit
 from app.catalog import Catalog
 from app.models import JobAttempt
-from providers.base import CallCancelled, Result
+from providers.base import CallCancelled, Result, as_dict
 from providers.router import Attempt, ChainFailed, RetryPolicy, run_chain
 
 from . import final
@@ -184,12 +183,12 @@ def execute(session: Session, catalog: Catalog, backends: dict, claimed: Claim,
         return finish("cancelled", error=json.loads(exc.error))
     except CallCancelled as exc:  # stopped at the provider mid-run: charged what it used
         return finish("cancelled", error=json.loads(stop.reason or lifecycle.CANCELLED),
-                      usage=dataclasses.asdict(exc.usage))
+                      usage=as_dict(exc.usage))
     except ChainFailed as exc:
         return finish("failed", error={"message": exc.message, "code": "invalid_input"
                                        if exc.permanent else "backends_failed"})
     files, output = _files(result)
-    return finish("completed", output=output, usage=dataclasses.asdict(result.usage),
+    return finish("completed", output=output, usage=as_dict(result.usage),
                   files=files)
 
 

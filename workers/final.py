@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import namedtuple
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from types import SimpleNamespace
 
 from psycopg.rows import namedtuple_row
@@ -26,6 +26,7 @@ from app.catalog import Catalog
 from app.dbpool import autocommit
 from app.models import Job
 from billing import settlement
+from providers.base import as_dict
 from providers.router import Attempt
 
 log = logging.getLogger(__name__)
@@ -129,7 +130,7 @@ def _params(claimed, ending: Ending, attempts: list[Attempt],
         "id": claimed.job_id, "delivery": claimed.delivery, "status": ending.status,
         "output": jsonb(ending.output), "error": jsonb(ending.error),
         "usage": jsonb(ending.usage),
-        "attempts": json.dumps([asdict(attempt) for attempt in attempts]),
+        "attempts": json.dumps([as_dict(attempt) for attempt in attempts]),
         **_file_arrays(ending.files), **settled}
 
 
