@@ -5,7 +5,7 @@ import pytest
 import redis as redis_lib
 from redis.exceptions import ResponseError
 
-from app.redis_direct import DirectRedis
+from app.redis_direct import DirectRedis, pack
 from tests.helpers import free_port
 
 KEY = "gpub:test:direct"
@@ -69,3 +69,12 @@ def test_an_unreachable_redis_raises_a_redis_error():
     direct = DirectRedis(redis_lib.Redis(port=free_port(), socket_connect_timeout=1))
     with pytest.raises(redis_lib.RedisError):
         direct.execute([("PING",)])
+
+
+def test_commands_are_packed_as_redis_py_packs_them():
+    from redis.connection import Connection
+
+    command = ("EVAL", "return 1", 2, "gpub:é", b"\x00raw", 0.1 + 0.2, -7)
+    assert pack([command, ("PING",)]) == b"".join(Connection().pack_commands([command, ("PING",)]))
+    with pytest.raises(TypeError):
+        pack([("SET", KEY, True)])
