@@ -6,6 +6,7 @@ the name again, so DNS rebinding cannot swap the address afterwards (providers/m
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import socket
@@ -47,6 +48,7 @@ def system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(info[4][0] for info in infos))
 
 
+@functools.lru_cache(maxsize=4096)  # a webhook's receiver is judged again on every delivery
 def address_refusal(address: str, policy: UrlPolicy) -> str | None:
     """Why `address` may not be reached under `policy`, or None when it may."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
@@ -81,6 +83,7 @@ def _target(url: str) -> tuple[str, str, int]:
     return scheme, host, port or (443 if scheme == "https" else 80)
 
 
+@functools.lru_cache(maxsize=4096)
 def literal_address(host: str) -> str | None:
     """The address a numeric host names, in canonical form; None for a name to resolve.
 
