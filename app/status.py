@@ -90,7 +90,7 @@ def status_object(session: Session, job: Job, base: str, retention_hours: int = 
     on `base`. `attempts`: its job_attempts rows, oldest first, if the caller read them."""
     if attempts is None:
         attempts = session.execute(_ATTEMPTS, {"job_id": job.id}).all()
-    settled = job.settled_at is not None
+    settled, cost = job.settled_at is not None, _cost(job)
     return {
         "id": str(job.id), "job_id": str(job.id), "service": job.service, "model": job.model,
         "status": job.status, "progress": progress(job),
@@ -98,13 +98,11 @@ def status_object(session: Session, job: Job, base: str, retention_hours: int = 
         "output": absolute_files(job.output, base), "output_expired": bool(job.output_expired_at),
         "error": job.error, "usage": job.usage,
         **_timestamps(job, retention_hours),
-        "estimated_cost_usd": usd(job.estimated_cost),
-        "cost_usd": usd(job.actual_cost) if settled else None,
+        "estimated_cost_usd": cost["estimated_usd"], "cost_usd": cost["actual_usd"],
         "refunded": bool(job.refunded_amount) if settled else False,
-        "refund_amount_usd": usd(job.refunded_amount) if settled else None,
-        "discount_percent": job.discount_percent,
-        "discount_usd": usd(job.discount_amount) if settled else None,
-        "settled": settled, "cost": _cost(job),
+        "refund_amount_usd": cost["refunded_usd"],
+        "discount_percent": job.discount_percent, "discount_usd": cost["discount_usd"],
+        "settled": settled, "cost": cost,
         "attempts": [{"backend": a.backend, "outcome": a.outcome, "error": a.error,
                       "error_class": a.error_class, "seconds": round(a.seconds, 3)}
                      for a in attempts],
