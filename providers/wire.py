@@ -14,6 +14,7 @@ Classification (what the router should do):
 """
 from __future__ import annotations
 
+import http.client
 import json as jsonlib
 import os
 import ssl
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from functools import cache
-from typing import Mapping
+from typing import Callable, Mapping
 from urllib.parse import urlencode, urlsplit
 
 import certifi
@@ -32,6 +33,7 @@ from urllib3.exceptions import (HTTPError, NewConnectionError, ProtocolError, Pr
 
 from .base import (BackendUnavailable, PermanentProviderError, ProviderConnectionError,
                    ProviderTimeout, RateLimited, UpstreamError)
+from .transport import DirectTransport
 
 MAX_MESSAGE = 500
 POOL_SIZE = 10  # kept connections per provider host, for a process's threads
@@ -58,14 +60,17 @@ class Response:
 class Client:
     """One provider's base URL and key; `request` sends and classifies.
 
-    urllib3 directly, not requests: a short call cost 0.51 ms of CPU through requests and 0.25
-    through urllib3, about a twentieth of a job's CPU in the worker (README, B3)."""
+    Not requests: a short call cost 0.51 ms of CPU through requests and 0.25 through urllib3.
+    Not urllib3's PoolManager either, unless a proxy is in the way: kept http.client
+    connections (providers/transport.py) cost less again."""
 
     def __init__(self, name: str, base_url: str, api_key: str, pool=None):
         self.name = name
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
         self.pool = pool or pool_for(self.base_url)
+        self.direct = None if isinstance(self.pool, urllib3.ProxyManager) else \
+            DirectTransport(tls_settings())
 
     def url(self, path: str) -> str:
         return path if path.startswith(("http://", "https://")) else self.base_url + path
@@ -79,18 +84,27 @@ class Client:
                 **({"Content-Type": content_type} if content_type else {}), **(headers or {})}
         seconds = max(timeout, 0.001)
         try:
-            raw = self.pool.request(method, self.url(path), body=body, headers=sent,
-                                    timeout=urllib3.Timeout(connect=seconds, read=seconds),
-                                    retries=False)
+            response = Response(*self._send(method, self.url(path), body, sent, seconds))
         except (NewConnectionError, ProtocolError, ProxyError, SSLError) as exc:
             raise ProviderConnectionError(f"{self.name}: connection failed") from exc
-        except Urllib3Timeout as exc:  # after NewConnectionError, which is one of them
+        except (Urllib3Timeout, TimeoutError) as exc:  # after NewConnectionError, one of them
             raise ProviderTimeout(f"{self.name}: no answer within {timeout:.0f}s") from exc
+        except (OSError, http.client.HTTPException) as exc:  # refused, reset, TLS, malformed
+            raise ProviderConnectionError(f"{self.name}: connection failed") from exc
         except (HTTPError, ValueError) as exc:  # e.g. a malformed base URL in the config
             raise UpstreamError(f"{self.name}: request failed ({type(exc).__name__})") from exc
-        response = Response(raw.status, raw.reason or "", raw.headers, raw.data)
         raise_for_status(self.name, response)
         return response
+
+    def _send(self, method: str, url: str, body: bytes | None, headers: dict,
+              seconds: float) -> tuple:
+        if self.direct is not None:
+            status, reason, received, content = self.direct.request(method, url, body, headers,
+                                                                    seconds)
+            return status, reason or "", received, content
+        raw = self.pool.request(method, url, body=body, headers=headers, retries=False,
+                                timeout=urllib3.Timeout(connect=seconds, read=seconds))
+        return raw.status, raw.reason or "", raw.headers, raw.data
 
     def json(self, method: str, path: str, timeout: float, **kwargs):
         """`request`, then the JSON body (UpstreamError if it is not JSON)."""
@@ -118,13 +132,24 @@ def pool_for(base_url: str) -> urllib3.PoolManager:
     parts = urlsplit(base_url)
     bypass = urllib.request.proxy_bypass_environment(parts.hostname or "", proxies)
     proxy = None if bypass else proxies.get(parts.scheme)
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    bundle = _operators_bundle()
     # A bundle of the operator's is read at each new connection, as requests did; certifi's
     # once per process (loading a bundle costs 20 ms of CPU).
     tls = {"ca_certs": bundle} if bundle else {"ssl_context": certifi_context()}
     if proxy:
         return urllib3.ProxyManager(proxy, maxsize=POOL_SIZE, **tls)
     return urllib3.PoolManager(maxsize=POOL_SIZE, **tls)
+
+
+def tls_settings() -> Callable[[], ssl.SSLContext]:
+    """What a new direct connection's TLS is set up from: as `pool_for`'s, the operator's CA
+    bundle read for each connection, or certifi's CAs loaded once."""
+    bundle = _operators_bundle()
+    return (lambda: ssl.create_default_context(cafile=bundle)) if bundle else certifi_context
+
+
+def _operators_bundle() -> str | None:
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
 
 
 @cache

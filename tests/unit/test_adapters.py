@@ -154,8 +154,13 @@ def test_a_client_reads_proxy_and_ca_settings_once_for_its_base_url(monkeypatch)
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
     monkeypatch.setenv("NO_PROXY", "api.groq.com")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/our-ca.pem")
-    proxied = Client("together", "https://api.together.xyz/v1", "k").pool
-    direct = Client("groq", "https://api.groq.com/openai/v1", "k").pool
+    proxied_client = Client("together", "https://api.together.xyz/v1", "k")
+    direct_client = Client("groq", "https://api.groq.com/openai/v1", "k")
+    proxied, direct = proxied_client.pool, direct_client.pool
+    # Through the proxy urllib3 sends the calls; without one, kept http.client connections.
+    assert proxied_client.direct is None and direct_client.direct is not None
+    with pytest.raises(FileNotFoundError):  # the operator's bundle, read for a connection
+        direct_client.direct.tls()
     assert isinstance(proxied, urllib3.ProxyManager)
     assert proxied.proxy.url == "http://proxy.internal:3128"
     assert not isinstance(direct, urllib3.ProxyManager)
@@ -170,6 +175,8 @@ def test_without_a_ca_bundle_of_the_operators_certifis_is_loaded_once(monkeypatc
     second = Client("together", "https://api.together.xyz/v1", "k").pool
     assert first.connection_pool_kw["ssl_context"] is second.connection_pool_kw["ssl_context"]
     assert "ca_certs" not in first.connection_pool_kw
+    assert Client("groq", "https://api.groq.com/openai/v1", "k").direct.tls() is \
+        first.connection_pool_kw["ssl_context"]
 
 
 def test_retry_after_reads_seconds_and_http_dates():
