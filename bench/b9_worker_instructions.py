@@ -96,19 +96,11 @@ def run_under_valgrind(workload: str, helper: str) -> None:
 
 def pipeline_jobs(url: str, hook: str) -> list:
     """N + WARM_UP queued jobs, each a call of run_job's body, as a pool process makes it."""
-    from sqlalchemy import text
-
+    from b1_b2_submit import account_key
     from common import make_app
+    headers = {"Authorization": f"Bearer {account_key(url)}"}
     app = make_app(url, WEBHOOK_LOG_BATCH=10, WEBHOOK_LOG_WAIT_SECONDS=3600.0)
     client = app.test_client()
-    key = client.post("/account/register", json={"email": "b9@example.com"}).get_json()
-    with app.app_context():
-        from app.extensions import db
-        from billing import accounts
-        accounts.grant(db.session, 1, 10**12, "bench", "bench credit")
-        db.session.execute(text("UPDATE accounts SET daily_limit = 10^15"))
-        db.session.commit()
-    headers = {"Authorization": f"Bearer {key['api_key']}"}
     ids = [client.post("/run", json={**LLM, "webhook_url": hook}, headers=headers)
            .get_json()["job_id"] for _ in range(N + WARM_UP)]
     import workers.tasks  # noqa: F401 (registers the tasks)

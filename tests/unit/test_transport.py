@@ -34,14 +34,26 @@ class _Recorder(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def server():
+def _serve(tls=None) -> ThreadingHTTPServer:
+    """The recording server on a thread (over TLS given a server context)."""
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
     httpd.seen, httpd.connections, httpd.fail_next = [], [], False
+    if tls is not None:
+        httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield httpd
+    return httpd
+
+
+def _stop(httpd) -> None:
     httpd.shutdown()
     httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    httpd = _serve()
+    yield httpd
+    _stop(httpd)
 
 
 def _url(server, path="/v1/chat?x=1"):
@@ -89,10 +101,7 @@ def test_https_calls_check_the_certificate_against_the_operators_bundle(
     from tests.tls import self_signed
 
     cert, context = self_signed(tmp_path, "localhost")
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    httpd.seen, httpd.connections, httpd.fail_next = [], [], False
-    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    httpd = _serve(context)
     base = f"https://localhost:{httpd.server_address[1]}/v1"
     try:
         for name in ("HTTPS_PROXY", "https_proxy", "CURL_CA_BUNDLE"):
@@ -103,5 +112,4 @@ def test_https_calls_check_the_certificate_against_the_operators_bundle(
         with pytest.raises(ProviderConnectionError):
             Client("local", base, "k").json("POST", "/chat", 5, json={})
     finally:
-        httpd.shutdown()
-        httpd.server_close()
+        _stop(httpd)
