@@ -1,8 +1,8 @@
 """Provider calls over kept http.client connections, for origins reached without a proxy.
 
 urllib3's PoolManager, which wire.Client used for every call, costs a short provider call
-about 250 µs more CPU than the same exchange on a kept http.client connection (README,
-Benchmarks): a tenth of a job's CPU in the worker. So a call to an origin reached directly
+about 250 µs more CPU than the same exchange on a kept http.client connection: an eighth
+of a job's instructions in the worker (README, Benchmarks, B9). So a call to an origin reached directly
 goes out here; through a proxy from the environment (HTTP(S)_PROXY) it still goes through
 urllib3's ProxyManager, which speaks CONNECT and proxy authentication.
 
