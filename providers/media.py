@@ -83,7 +83,7 @@ def _exchange(conn, key: tuple, url: str, body: bytes, headers: dict, deadline: 
     conn.response_class = functools.partial(_response_by, deadline)
     try:
         conn.sock.settimeout(_time_left(deadline))  # sendall: a bound on the whole send
-        conn.request("POST", _request_target(url), body=body, headers=headers)
+        conn.request("POST", request_target(url), body=body, headers=headers)
         resp = conn.getresponse()
         resp.read(CHUNK)  # a few bytes of the answer at most; we only need its status
         answer = resp.status, {k.lower(): v for k, v in resp.getheaders()}
@@ -145,7 +145,7 @@ def _get(url: str, target: tuple, policy: UrlPolicy, deadline: float) -> tuple[b
     try:
         # identity: no compressed body to inflate past max_bytes
         headers = {"User-Agent": "gpubridge-media/1", "Accept-Encoding": "identity"}
-        conn.request("GET", _request_target(url), headers=headers)
+        conn.request("GET", request_target(url), headers=headers)
         sock = conn.sock  # getresponse() may hand the socket to the response and clear this
         resp = conn.getresponse()
         if resp.status in REDIRECT_CODES and resp.getheader("Location"):
@@ -158,7 +158,7 @@ def _get(url: str, target: tuple, policy: UrlPolicy, deadline: float) -> tuple[b
         conn.close()
 
 
-def _request_target(url: str) -> str:
+def request_target(url: str) -> str:
     """The path and query to send, percent-encoding what http.client would refuse."""
     parts = urlsplit(url)
     return quote((parts.path or "/") + (f"?{parts.query}" if parts.query else ""), safe=URL_SAFE)

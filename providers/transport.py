@@ -19,6 +19,7 @@ from typing import Callable
 from urllib.parse import urlsplit
 
 from .keepalive import KeptConnections
+from .media import request_target
 
 
 class DirectTransport:
@@ -64,5 +65,5 @@ def _origin(url: str) -> tuple[str, str, int, str]:
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"not an http(s) URL: {url}")
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return scheme, parts.hostname, parts.port or (443 if scheme == "https" else 80), target
+    port = parts.port or (443 if scheme == "https" else 80)
+    return scheme, parts.hostname, port, request_target(url)

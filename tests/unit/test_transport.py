@@ -88,6 +88,12 @@ def test_a_call_whose_exchange_fails_is_not_sent_again(server):
         ("http", "127.0.0.1", server.server_address[1], "127.0.0.1"))
 
 
+def test_a_target_http_client_would_refuse_is_percent_encoded(server):
+    transport = DirectTransport(certifi_context)
+    transport.request("POST", _url(server, "/v1/files/a b?name=c d"), b"{}", {}, 5)
+    assert server.seen[0][1] == "/v1/files/a%20b?name=c%20d"
+
+
 def test_only_http_and_https_urls_are_sent():
     with pytest.raises(ValueError):
         DirectTransport(certifi_context).request("POST", "htp:/nowhere", b"", {}, 1)
