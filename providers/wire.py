@@ -64,13 +64,12 @@ class Client:
     Not urllib3's PoolManager either, unless a proxy is in the way: kept http.client
     connections (providers/transport.py) cost less again."""
 
-    def __init__(self, name: str, base_url: str, api_key: str, pool=None):
+    def __init__(self, name: str, base_url: str, api_key: str):
         self.name = name
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
-        self.pool = pool or pool_for(self.base_url)
-        self.direct = None if isinstance(self.pool, urllib3.ProxyManager) else \
-            DirectTransport(tls_settings())
+        self.proxied = proxy_for(self.base_url)
+        self.direct = None if self.proxied else DirectTransport(tls_settings())
 
     def url(self, path: str) -> str:
         return path if path.startswith(("http://", "https://")) else self.base_url + path
@@ -102,7 +101,7 @@ class Client:
             status, reason, received, content = self.direct.request(method, url, body, headers,
                                                                     seconds)
             return status, reason or "", received, content
-        raw = self.pool.request(method, url, body=body, headers=headers, retries=False,
+        raw = self.proxied.request(method, url, body=body, headers=headers, retries=False,
                                 timeout=urllib3.Timeout(connect=seconds, read=seconds))
         return raw.status, raw.reason or "", raw.headers, raw.data
 
@@ -123,27 +122,27 @@ def encode_body(json, data: dict | None, files: dict | None) -> tuple[bytes | No
     return None, None
 
 
-def pool_for(base_url: str) -> urllib3.PoolManager:
-    """The connections to one provider, with the environment's settings read once, here:
-    HTTP(S)_PROXY and NO_PROXY for this base URL, and the CA bundle (REQUESTS_CA_BUNDLE /
-    CURL_CA_BUNDLE, as requests read them, else certifi's). ~/.netrc is not read: its
-    credentials would override our Authorization header."""
+def proxy_for(base_url: str) -> urllib3.ProxyManager | None:
+    """The proxy's connections to one provider, or None when it is reached directly, with
+    the environment's settings read once, here: HTTP(S)_PROXY and NO_PROXY for this base URL,
+    and the CA bundle (REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE, as requests read them, else
+    certifi's). ~/.netrc is not read: its credentials would override our Authorization
+    header."""
     proxies = urllib.request.getproxies_environment()
     parts = urlsplit(base_url)
     bypass = urllib.request.proxy_bypass_environment(parts.hostname or "", proxies)
     proxy = None if bypass else proxies.get(parts.scheme)
+    if not proxy:
+        return None
     bundle = _operators_bundle()
-    # A bundle of the operator's is read at each new connection, as requests did; certifi's
-    # once per process (loading a bundle costs 20 ms of CPU).
     tls = {"ca_certs": bundle} if bundle else {"ssl_context": certifi_context()}
-    if proxy:
-        return urllib3.ProxyManager(proxy, maxsize=POOL_SIZE, **tls)
-    return urllib3.PoolManager(maxsize=POOL_SIZE, **tls)
+    return urllib3.ProxyManager(proxy, maxsize=POOL_SIZE, **tls)
 
 
 def tls_settings() -> Callable[[], ssl.SSLContext]:
-    """What a new direct connection's TLS is set up from: as `pool_for`'s, the operator's CA
-    bundle read for each connection, or certifi's CAs loaded once."""
+    """What a new direct connection's TLS is set up from: the operator's CA bundle read for
+    each connection, as requests did, or certifi's CAs loaded once per process (loading a
+    bundle costs 20 ms of CPU)."""
     bundle = _operators_bundle()
     return (lambda: ssl.create_default_context(cafile=bundle)) if bundle else certifi_context
 

@@ -156,27 +156,28 @@ def test_a_client_reads_proxy_and_ca_settings_once_for_its_base_url(monkeypatch)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/our-ca.pem")
     proxied_client = Client("together", "https://api.together.xyz/v1", "k")
     direct_client = Client("groq", "https://api.groq.com/openai/v1", "k")
-    proxied, direct = proxied_client.pool, direct_client.pool
+    proxied = proxied_client.proxied
     # Through the proxy urllib3 sends the calls; without one, kept http.client connections.
     assert proxied_client.direct is None and direct_client.direct is not None
-    with pytest.raises(FileNotFoundError):  # the operator's bundle, read for a connection
+    with pytest.raises(FileNotFoundError) as missing:  # the bundle, read for a connection
         direct_client.direct.tls()
     assert isinstance(proxied, urllib3.ProxyManager)
     assert proxied.proxy.url == "http://proxy.internal:3128"
-    assert not isinstance(direct, urllib3.ProxyManager)
-    assert proxied.connection_pool_kw["ca_certs"] == direct.connection_pool_kw["ca_certs"] \
+    assert direct_client.proxied is None
+    assert proxied.connection_pool_kw["ca_certs"] == missing.value.filename \
         == "/etc/ssl/our-ca.pem"
 
 
 def test_without_a_ca_bundle_of_the_operators_certifis_is_loaded_once(monkeypatch):
     for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "HTTPS_PROXY", "https_proxy"):
         monkeypatch.delenv(name, raising=False)
-    first = Client("groq", "https://api.groq.com/openai/v1", "k").pool
-    second = Client("together", "https://api.together.xyz/v1", "k").pool
-    assert first.connection_pool_kw["ssl_context"] is second.connection_pool_kw["ssl_context"]
-    assert "ca_certs" not in first.connection_pool_kw
-    assert Client("groq", "https://api.groq.com/openai/v1", "k").direct.tls() is \
-        first.connection_pool_kw["ssl_context"]
+    first = Client("groq", "https://api.groq.com/openai/v1", "k").direct
+    second = Client("together", "https://api.together.xyz/v1", "k").direct
+    assert first.tls() is second.tls()
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    proxied = Client("together", "https://api.together.xyz/v1", "k").proxied
+    assert "ca_certs" not in proxied.connection_pool_kw
+    assert proxied.connection_pool_kw["ssl_context"] is first.tls()
 
 
 def test_retry_after_reads_seconds_and_http_dates():
