@@ -150,22 +150,28 @@ def test_a_broken_base_url_is_a_provider_error_not_a_crash():
         broken.run(call("chat", {"prompt": "x"}))
 
 
-def test_a_client_reads_proxy_and_ca_settings_once_for_its_base_url(monkeypatch):
+def test_a_client_reads_proxy_and_ca_settings_once_for_its_base_url(monkeypatch, tmp_path):
+    import shutil
+
+    import certifi
+
+    bundle = tmp_path / "our-ca.pem"
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
     monkeypatch.setenv("NO_PROXY", "api.groq.com")
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/our-ca.pem")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
     proxied_client = Client("together", "https://api.together.xyz/v1", "k")
     direct_client = Client("groq", "https://api.groq.com/openai/v1", "k")
     proxied = proxied_client.proxied
     # Through the proxy urllib3 sends the calls; without one, kept http.client connections.
     assert proxied_client.direct is None and direct_client.direct is not None
-    with pytest.raises(FileNotFoundError) as missing:  # the bundle, read for a connection
+    with pytest.raises(FileNotFoundError):  # the operator's bundle, read for a connection
         direct_client.direct.tls()
+    shutil.copy(certifi.where(), bundle)  # there now: each new connection reads it again
+    assert direct_client.direct.tls() is not direct_client.direct.tls()
     assert isinstance(proxied, urllib3.ProxyManager)
     assert proxied.proxy.url == "http://proxy.internal:3128"
     assert direct_client.proxied is None
-    assert proxied.connection_pool_kw["ca_certs"] == missing.value.filename \
-        == "/etc/ssl/our-ca.pem"
+    assert proxied.connection_pool_kw["ca_certs"] == str(bundle)
 
 
 def test_without_a_ca_bundle_of_the_operators_certifis_is_loaded_once(monkeypatch):
