@@ -8,7 +8,9 @@ top-ups), `x402` (per-request USDC payments) and `bonuses` (package bonuses) may
 they count money that came in from outside. A transaction's (kind, reference) is unique, so
 posting it twice changes nothing. Balances move only inside the SQL function `ledger_post`
 (migration 0007): a conditional UPDATE per leg that refuses to go below zero, taken in
-account-id order so concurrent movements cannot deadlock.
+account-id order so concurrent movements cannot deadlock; and, for a job's settlement, inside
+`ledger_post_legs` (migration 0016), which posts the capture and the refund in one statement
+once `settle_money` has locked the account's rows in that order.
 """
 from __future__ import annotations
 
@@ -83,7 +85,8 @@ def hold(session: Session, owner_id: int, job_id: uuid.UUID, amount: int) -> boo
 def settle(session: Session, owner_id: int, job_id: uuid.UUID, captured: int,
            refunded: int) -> None:
     """Capture from the customer's held money to spent and refund the rest to available,
-    taking the refund off the day's spend: the SQL function `settle_money` (migration 0009)."""
+    taking the refund off the day's spend: the SQL function `settle_money` (migrations 0009,
+    0016)."""
     _posted(session, text("SELECT settle_money(:owner, :job, :captured, :refunded)"),
             {"owner": owner_id, "job": job_id, "captured": captured, "refunded": refunded})
 
@@ -155,7 +158,7 @@ def check(session: Session) -> list[str]:
             "SELECT id, owner_id, kind, balance FROM ledger_accounts "
             "WHERE balance < 0 AND NOT allow_negative"))
     ]
-    problems += [  # no foreign keys hold these (migration 0015): ledger_post proves them
+    problems += [  # no foreign keys hold these (migration 0015): the posting proves them
         f"entry {row.id} refers to a missing "
         + ("transaction" if row.tx_missing else "ledger account")
         for row in session.execute(text(

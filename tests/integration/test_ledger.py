@@ -159,6 +159,61 @@ def test_a_posting_to_a_missing_ledger_account_writes_nothing(db_session):
     assert ledger.check(db_session) == []
 
 
+def _postings(session, job) -> list[tuple]:
+    """(kind, legs, their sum) of each transaction of the job."""
+    return [tuple(row) for row in session.execute(text(
+        "SELECT t.kind, count(e.id), sum(e.amount) FROM ledger_transactions t "
+        "JOIN ledger_entries e ON e.transaction_id = t.id WHERE t.job_id = :job "
+        "GROUP BY t.kind ORDER BY t.kind"), {"job": job})]
+
+
+def test_a_settlement_posts_its_capture_and_refund_once(db_session):
+    """One statement writes both transactions (migration 0016); a second settlement of the
+    job finds them posted and moves nothing."""
+    acct = _account(db_session)
+    accounts.grant(db_session, acct, 100_000, "g12", "welcome")
+    job = _job(db_session, acct, 30_000)
+    accounts.hold(db_session, acct, job, 30_000)
+    for _ in range(2):
+        accounts.settle(db_session, acct, job, 30_000, cost=8_000)
+        db_session.commit()
+    assert _postings(db_session, job) == [("capture", 2, 0), ("hold", 2, 0), ("refund", 2, 0)]
+    assert ledger.balance(db_session, acct) == 92_000
+    assert ledger.balance(db_session, acct, "held") == 0
+    assert ledger.balance(db_session, acct, "spent") == 8_000
+    assert ledger.check(db_session) == []
+
+
+def test_a_settlement_of_more_than_its_hold_is_refused_and_writes_nothing(db_session):
+    acct = _account(db_session)
+    accounts.grant(db_session, acct, 100_000, "g13", "welcome")
+    job = _job(db_session, acct, 10_000)
+    accounts.hold(db_session, acct, job, 10_000)
+    db_session.commit()
+    with pytest.raises(DBAPIError, match="balance_not_negative"):
+        ledger.settle(db_session, acct, job, 8_000, 5_000)  # 13,000 out of 10,000 held
+    db_session.rollback()
+    assert _postings(db_session, job) == [("hold", 2, 0)]
+    assert ledger.balance(db_session, acct, "held") == 10_000
+    assert ledger.check(db_session) == []
+
+
+def test_a_settlements_posting_counts_the_ledger_rows_it_moved(db_session):
+    """settle_money refuses a posting that moved some of its rows but not all: a row the
+    legs name but the table lacks is not counted."""
+    acct = _account(db_session)
+    accounts.grant(db_session, acct, 5_000, "g14", "welcome")
+    available = ledger.ledger_account(db_session, acct, "available")
+    spent = ledger.ledger_account(db_session, acct, "spent")
+    post = text("SELECT ledger_post_legs(:ref, NULL, ARRAY['t', 't', 'u', 'u'], "
+                "ARRAY[:a, :b, :a, :b]::bigint[], ARRAY[-5, 5, -1, 1]::bigint[])")
+    assert db_session.execute(post, {"ref": "found", "a": available, "b": spent}).scalar() == 2
+    assert db_session.execute(post, {"ref": "found", "a": available, "b": spent}).scalar() == 0
+    assert db_session.execute(post, {"ref": "half", "a": available,
+                                     "b": spent + 1_000_000}).scalar() == 1
+    db_session.rollback()
+
+
 def test_check_names_entries_whose_transaction_or_account_is_missing(db_session):
     acct = _account(db_session)
     accounts.grant(db_session, acct, 5_000, "g11", "welcome")

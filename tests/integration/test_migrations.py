@@ -1,4 +1,5 @@
-"""Migration 0013 down to 0012 and up again: each way leaves the schema its revision makes."""
+"""Migrations down to 0012 and up again: each way leaves the schema its revision makes (0013's
+domains and trigger, the functions 0013 and 0016 replace)."""
 import logging
 import uuid
 from contextlib import contextmanager
@@ -6,7 +7,7 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 
 TABLES = ("jobs", "webhook_deliveries", "daily_spend", "ledger_entries")
-FUNCTIONS = ("submit_job", "create_job", "settle_money", "ledger_post")
+FUNCTIONS = ("submit_job", "create_job", "settle_money", "ledger_post", "ledger_post_legs")
 
 
 @contextmanager
