@@ -1,5 +1,5 @@
 """Migrations down to 0012 and up again: each way leaves the schema its revision makes (0013's
-domains and trigger, the functions 0013 and 0016 replace)."""
+domains and trigger, the functions 0013, 0016 and 0017 replace)."""
 import logging
 import uuid
 from contextlib import contextmanager
@@ -7,7 +7,8 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 
 TABLES = ("jobs", "webhook_deliveries", "daily_spend", "ledger_entries")
-FUNCTIONS = ("submit_job", "create_job", "settle_money", "ledger_post", "ledger_post_legs")
+FUNCTIONS = ("submit_job", "create_job", "settle_money", "ledger_post", "ledger_post_legs",
+             "finish_job")
 
 
 @contextmanager
