@@ -1,12 +1,12 @@
 """Migrations down to 0012 and up again: each way leaves the schema its revision makes (0013's
-domains and trigger, the functions 0013, 0016 and 0017 replace)."""
+domains and trigger, the functions 0013, 0016 and 0017 replace, 0018's fillfactors)."""
 import logging
 import uuid
 from contextlib import contextmanager
 
 import sqlalchemy as sa
 
-TABLES = ("jobs", "webhook_deliveries", "daily_spend", "ledger_entries")
+TABLES = ("jobs", "webhook_deliveries", "daily_spend", "ledger_entries", "ledger_accounts")
 FUNCTIONS = ("submit_job", "create_job", "settle_money", "ledger_post", "ledger_post_legs",
              "finish_job")
 
@@ -45,8 +45,8 @@ def migrate(url: str, *steps: tuple[str, str]) -> dict:
 
 
 def schema(session) -> dict:
-    """The columns' types, CHECKs, triggers and domains of the tables 0013 changes, and the
-    definitions of the functions it replaces."""
+    """The columns' types, CHECKs, triggers, domains and storage settings of the tables the
+    later migrations change, and the definitions of the functions they replace."""
     rows = lambda sql: sorted(map(tuple, session.execute(sa.text(sql), {  # noqa: E731
         "tables": list(TABLES), "functions": list(FUNCTIONS)}).all()))
     return {
@@ -58,6 +58,8 @@ def schema(session) -> dict:
                          "FROM pg_trigger WHERE NOT tgisinternal"),
         "functions": rows("SELECT proname, pg_get_functiondef(oid) FROM pg_proc "
                           "WHERE proname = ANY(:functions)"),
+        "storage": rows("SELECT relname, array_to_string(reloptions, ',') FROM pg_class "
+                        "WHERE relname = ANY(:tables) AND relkind = 'r'"),
     }
 
 
@@ -70,6 +72,7 @@ def test_0013_goes_down_to_0012_and_up_again(database_url):
         down = migrate(there_and_back, ("upgrade", "head"), ("downgrade", "0012"))
         again = migrate(there_and_back, ("upgrade", "head"))
     assert head != before  # the domains, the statement trigger, the new functions
+    assert ("ledger_accounts", "fillfactor=50") in head["storage"]
     assert down == before
     assert again == head
     assert (root.level, list(root.handlers)) == logging_before  # the app's logging kept
