@@ -10,12 +10,12 @@ import base64
 import binascii
 import functools
 import http.client
-import io
 import socket
 import ssl
 import time
 from urllib.parse import quote, unquote_to_bytes, urljoin, urlsplit
 
+from providers import http1
 from providers.base import PermanentProviderError, RetryableProviderError
 from providers.keepalive import KeptConnections
 from providers.urlguard import Resolver, UrlPolicy, checked_target, system_resolver
@@ -73,70 +73,41 @@ def post_once(url: str, body: bytes, headers: dict, policy: UrlPolicy,
             return _exchange(*taken, url, body, headers, deadline, kept)
         except (ConnectionResetError, BrokenPipeError):  # http.client's RemoteDisconnected too
             pass
-    conn, address = _connect(scheme, host, port, addresses, timeout=_time_left(deadline))
+    conn, address = _dial(scheme, host, port, addresses, deadline)
     return _exchange(conn, (scheme, host, port, address), url, body, headers, deadline, kept)
 
 
-def _exchange(conn, key: tuple, url: str, body: bytes, headers: dict, deadline: float,
-              kept: KeptConnections | None) -> tuple[int, dict]:
-    """One POST on `conn`, then the connection kept (when it may be) or closed."""
-    conn.response_class = functools.partial(_response_by, deadline)
+def _exchange(conn: http1.Connection, key: tuple, url: str, body: bytes, headers: dict,
+              deadline: float, kept: KeptConnections | None) -> tuple[int, dict]:
+    """One POST on `conn` (a few bytes of the answer read at most: we only need its status),
+    then the connection kept (when it may be) or closed."""
     try:
-        conn.sock.settimeout(_time_left(deadline))  # sendall: a bound on the whole send
-        conn.request("POST", request_target(url), body=body, headers=headers)
-        resp = conn.getresponse()
-        resp.read(CHUNK)  # a few bytes of the answer at most; we only need its status
-        answer = resp.status, {k.lower(): v for k, v in resp.getheaders()}
+        answer = conn.exchange("POST", request_target(url), headers, body, deadline,
+                               max_body=CHUNK)
     except BaseException:
         conn.close()
         raise
-    # Read to its end and not closed by the receiver (http.client drops the socket then).
-    if kept is not None and resp.isclosed() and conn.sock is not None:
+    if kept is not None and conn.reusable:
         kept.give(key, conn)
     else:
         conn.close()
-    return answer
+    return answer.status, answer.headers
 
 
-def _time_left(deadline: float) -> float:
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise TimeoutError("no complete answer before the deadline")
-    return left
-
-
-class _DeadlineReader(io.RawIOBase):
-    """A socket's receiving side on which each read waits only for the time left."""
-
-    def __init__(self, sock: socket.socket, deadline: float):
-        # The socket's own raw file: it keeps the descriptor open until it is closed itself
-        # (http.client closes the connection before the response is read).
-        self.sock, self.raw, self.deadline = sock, sock.makefile("rb", buffering=0), deadline
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        self.sock.settimeout(_time_left(self.deadline))
-        return self.raw.readinto(buffer)
-
-    def close(self) -> None:
-        self.raw.close()
-        super().close()
-
-
-class _DeadlineSocket:
-    """What http.client's response reads through: its one use of the socket is makefile."""
-
-    def __init__(self, sock: socket.socket, deadline: float):
-        self.sock, self.deadline = sock, deadline
-
-    def makefile(self, mode: str):
-        return io.BufferedReader(_DeadlineReader(self.sock, self.deadline))
-
-
-def _response_by(deadline: float, sock, *args, **kwargs) -> http.client.HTTPResponse:
-    return http.client.HTTPResponse(_DeadlineSocket(sock, deadline), *args, **kwargs)
+def _dial(scheme: str, host: str, port: int, addresses: list[str], deadline: float
+          ) -> tuple[http1.Connection, str]:
+    """A connection to the first reachable checked address, speaking to `host`, and that
+    address."""
+    error: OSError | None = None
+    for address in addresses:
+        try:
+            return http1.connect(address, port, host, tls_context() if scheme == "https"
+                                 else None, deadline, _dialer(address)), address
+        except ssl.SSLError:
+            raise
+        except OSError as exc:
+            error = exc
+    raise error or OSError("no address to connect to")
 
 
 def _get(url: str, target: tuple, policy: UrlPolicy, deadline: float) -> tuple[bytes, str] | str:

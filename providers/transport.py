@@ -1,10 +1,11 @@
-"""Provider calls over kept http.client connections, for origins reached without a proxy.
+"""Provider calls over kept HTTP/1.1 connections, for origins reached without a proxy.
 
 urllib3's PoolManager, which wire.Client used for every call, costs a short provider call
-about 250 µs more CPU than the same exchange on a kept http.client connection: an eighth
-of a job's instructions in the worker (README, Benchmarks, B9). So a call to an origin reached directly
-goes out here; through a proxy from the environment (HTTP(S)_PROXY) it still goes through
-urllib3's ProxyManager, which speaks CONNECT and proxy authentication.
+about 250 µs more CPU than the same exchange on a kept http.client connection, and
+http.client about 130 µs more than providers/http1.py (README, Benchmarks, B9). So a call to
+an origin reached directly goes out here; through a proxy from the environment
+(HTTP(S)_PROXY) it still goes through urllib3's ProxyManager, which speaks CONNECT and proxy
+authentication.
 
 What is kept from urllib3's behaviour with retries off: one connection per call at a time,
 kept afterwards when the answer was read to its end; an idle connection the server closed is
@@ -13,11 +14,12 @@ again here (the router decides about retries: a provider must not run one attemp
 """
 from __future__ import annotations
 
-import http.client
 import ssl
+import time
 from typing import Callable
 from urllib.parse import urlsplit
 
+from . import http1
 from .keepalive import KeptConnections
 from .media import request_target
 
@@ -30,33 +32,30 @@ class DirectTransport:
         self.tls, self.kept = tls, KeptConnections()
 
     def request(self, method: str, url: str, body: bytes | None, headers: dict,
-                timeout: float) -> tuple[int, str, http.client.HTTPMessage, bytes]:
+                timeout: float) -> tuple[int, str, http1.Headers, bytes]:
         """Send one request and read its answer whole: status, reason, headers, content.
-        Raises ValueError for a URL that is not http(s), TimeoutError past `timeout` on a
-        connect or read, and OSError or http.client.HTTPException when the exchange fails."""
+        Raises ValueError for a URL that is not http(s) or a header that would break the
+        request, TimeoutError when the exchange outlasts `timeout`, and OSError or
+        http.client.HTTPException when it fails."""
         scheme, host, port, target = _origin(url)
+        deadline = time.monotonic() + timeout
         taken = self.kept.take(scheme, host, port, [host])
         conn, key = taken if taken is not None else (
-            self._connect(scheme, host, port, timeout), (scheme, host, port, host))
+            self._connect(scheme, host, port, deadline), (scheme, host, port, host))
         try:
-            conn.sock.settimeout(timeout)
-            conn.request(method, target, body=body, headers=headers)
-            response = conn.getresponse()
-            content = response.read()
+            answer = conn.exchange(method, target, headers, body, deadline)
         except BaseException:
             conn.close()
             raise
-        if response.will_close or conn.sock is None:
-            conn.close()
-        else:
+        if conn.reusable:
             self.kept.give(key, conn)
-        return response.status, response.reason, response.msg, content
+        else:
+            conn.close()
+        return answer
 
-    def _connect(self, scheme: str, host: str, port: int, timeout: float):
-        conn = (http.client.HTTPSConnection(host, port, timeout=timeout, context=self.tls())
-                if scheme == "https" else http.client.HTTPConnection(host, port, timeout=timeout))
-        conn.connect()
-        return conn
+    def _connect(self, scheme: str, host: str, port: int, deadline: float) -> http1.Connection:
+        return http1.connect(host, port, host, self.tls() if scheme == "https" else None,
+                             deadline)
 
 
 def _origin(url: str) -> tuple[str, str, int, str]:
