@@ -10,7 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .catalog import load_catalog
 from .config import ConfigError, load_config
-from .dbpool import replace_dead_connections
+from .dbpool import keep_autocommit, replace_dead_connections
 from .errors import register_error_handlers
 from .extensions import db, migrate
 from .guards import init_guards
@@ -37,6 +37,7 @@ def create_app(config: dict | None = None) -> Flask:
     db.init_app(app)
     with app.app_context():
         replace_dead_connections(db.engine)
+        keep_autocommit(db.engine, app.config["SQLALCHEMY_ENGINE_OPTIONS"].get("connect_args", {}))
     migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
     _init_services(app)
     register_error_handlers(app)

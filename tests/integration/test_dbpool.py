@@ -1,8 +1,9 @@
 """A pooled connection the server ended is replaced at checkout, a lent autocommit
-connection goes back as the pool lent it (app/dbpool.py), and the app's pool is as wide as
-the web's threads."""
+connection goes back as the pool lent it, a kept one is each thread's own (app/dbpool.py),
+and the app's pool is as wide as the web's threads."""
 from __future__ import annotations
 
+import os
 import select
 import threading
 
@@ -11,7 +12,8 @@ import pytest
 import sqlalchemy as sa
 
 from app.config import load_config
-from app.dbpool import autocommit, replace_dead_connections, server_has_hung_up
+from app.dbpool import (autocommit, keep_autocommit, replace_dead_connections,
+                        server_has_hung_up)
 from app.extensions import db
 
 
@@ -129,6 +131,83 @@ def test_statements_are_prepared_unless_the_setting_turns_it_off(app, tmp_path, 
         env["GPUBRIDGE_DB_PREPARE_THRESHOLD"] = setting
     options = load_config(env)["SQLALCHEMY_ENGINE_OPTIONS"]
     engine = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"], **options)
+    try:
+        with autocommit(engine) as connection:
+            for _ in range(8):
+                connection.execute("SELECT count(*) FROM jobs WHERE status = %s", ["queued"])
+            count = connection.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()
+        assert (count[0] > 0) is prepared
+    finally:
+        engine.dispose()
+
+
+def _kept_engine(database_url: str, connect_args: dict | None = None) -> sa.engine.Engine:
+    engine = sa.create_engine(database_url, pool_size=1, max_overflow=0)
+    keep_autocommit(engine, connect_args or {})
+    return engine
+
+
+def _pid(engine) -> tuple:
+    with autocommit(engine) as connection:
+        return connection, connection.execute("SELECT pg_backend_pid()").fetchone()[0]
+
+
+def test_each_thread_keeps_its_own_autocommit_connection_apart_from_the_pool(app):
+    engine = _kept_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    try:
+        mine, pid = _pid(engine)
+        assert mine.autocommit and _pid(engine) == (mine, pid)
+        theirs = []
+        thread = threading.Thread(target=lambda: theirs.append(_pid(engine)))
+        thread.start()
+        thread.join()
+        assert theirs[0][1] != pid
+        assert engine.pool.checkedin() + engine.pool.checkedout() == 0  # never used
+    finally:
+        engine.dispose()
+    assert mine.closed and theirs[0][0].closed  # every thread's, closed with the engine
+
+
+def test_a_kept_connection_the_server_ended_is_replaced(app, db_session):
+    engine = _kept_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    try:
+        first, pid = _pid(engine)
+        db_session.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        db_session.commit()
+        poller = select.poll()
+        poller.register(first.fileno(), select.POLLIN)
+        assert poller.poll(10_000), "the server never closed the connection"
+        second, new_pid = _pid(engine)  # no OperationalError: replaced before use
+        assert second is not first and new_pid != pid and first.closed
+    finally:
+        engine.dispose()
+
+
+def test_a_forked_child_opens_its_own_and_leaves_its_parents_open(app):
+    engine = _kept_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    try:
+        parents, pid = _pid(engine)
+        read, write = os.pipe()
+        child = os.fork()
+        if child == 0:  # the child: its own connection, then the engine's closed (its own)
+            try:
+                os.write(write, str(_pid(engine)[1]).encode())
+                engine.dispose()
+            finally:
+                os._exit(0)
+        os.close(write)
+        childs_pid = int(os.read(read, 32))
+        os.waitpid(child, 0)
+        assert childs_pid != pid
+        assert _pid(engine) == (parents, pid)  # still open, still working
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("threshold,prepared", [(5, True), (None, False)])
+def test_kept_connections_take_the_engines_connect_args(app, threshold, prepared):
+    engine = _kept_engine(app.config["SQLALCHEMY_DATABASE_URI"],
+                          {"prepare_threshold": threshold})
     try:
         with autocommit(engine) as connection:
             for _ in range(8):
