@@ -96,18 +96,11 @@ def _exchange(conn: http1.Connection, key: tuple, url: str, body: bytes, headers
 
 def _dial(scheme: str, host: str, port: int, addresses: list[str], deadline: float
           ) -> tuple[http1.Connection, str]:
-    """A connection to the first reachable checked address, speaking to `host`, and that
-    address."""
-    error: OSError | None = None
-    for address in addresses:
-        try:
-            return http1.connect(address, port, host, tls_context() if scheme == "https"
-                                 else None, deadline, _dialer(address)), address
-        except ssl.SSLError:
-            raise
-        except OSError as exc:
-            error = exc
-    raise error or OSError("no address to connect to")
+    """A providers/http1 connection to the first reachable checked address, speaking to
+    `host`, and that address."""
+    tls = tls_context() if scheme == "https" else None
+    return _first_reachable(addresses, lambda address: http1.connect(
+        address, port, host, tls, deadline, _dialer(address)))
 
 
 def _get(url: str, target: tuple, policy: UrlPolicy, deadline: float) -> tuple[bytes, str] | str:
@@ -149,18 +142,26 @@ def tls_context() -> ssl.SSLContext:
 
 
 def _connect(scheme: str, host: str, port: int, addresses: list[str], timeout: float) -> tuple:
-    """An open connection to the first reachable checked address, speaking to `host`, and
-    that address."""
-    error: OSError | None = None
-    for address in addresses:
+    """An open http.client connection to the first reachable checked address, speaking to
+    `host`, and that address."""
+    def open_one(address: str):
         conn = (http.client.HTTPSConnection(host, port, timeout=timeout, context=tls_context())
                 if scheme == "https" else http.client.HTTPConnection(host, port, timeout=timeout))
         # Pin: http.client would resolve `host` again; make it dial the address we checked.
         # The Host header and the TLS server name and certificate check still use `host`.
         conn._create_connection = _dialer(address)
+        conn.connect()
+        return conn
+    return _first_reachable(addresses, open_one)
+
+
+def _first_reachable(addresses: list[str], open_one) -> tuple:
+    """`open_one(address)` of the first address it succeeds for, and that address; a TLS
+    failure ends the search (the host is wrong, not the address)."""
+    error: OSError | None = None
+    for address in addresses:
         try:
-            conn.connect()
-            return conn, address
+            return open_one(address), address
         except ssl.SSLError:
             raise
         except OSError as exc:

@@ -121,16 +121,20 @@ def test_a_burst_as_wide_as_the_web_threads_reuses_the_pools_connections(app):
             sa.event.remove(engine, "connect", count)
 
 
+@pytest.mark.parametrize("kept", [False, True])
 @pytest.mark.parametrize("setting,prepared", [(None, True), ("off", False)])
 def test_statements_are_prepared_unless_the_setting_turns_it_off(app, tmp_path, setting,
-                                                                  prepared):
+                                                                  prepared, kept):
     """GPUBRIDGE_DB_PREPARE_THRESHOLD=off, for a PgBouncer that cannot hold prepared
-    statements: a statement run again and again is then never prepared on the server."""
+    statements: a statement run again and again is then never prepared on the server, on a
+    pooled connection or a kept one."""
     env = {"GPUBRIDGE_VAR_DIR": str(tmp_path)}
     if setting is not None:
         env["GPUBRIDGE_DB_PREPARE_THRESHOLD"] = setting
     options = load_config(env)["SQLALCHEMY_ENGINE_OPTIONS"]
     engine = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"], **options)
+    if kept:
+        keep_autocommit(engine, options["connect_args"])
     try:
         with autocommit(engine) as connection:
             for _ in range(8):
@@ -200,19 +204,5 @@ def test_a_forked_child_opens_its_own_and_leaves_its_parents_open(app):
         os.waitpid(child, 0)
         assert childs_pid != pid
         assert _pid(engine) == (parents, pid)  # still open, still working
-    finally:
-        engine.dispose()
-
-
-@pytest.mark.parametrize("threshold,prepared", [(5, True), (None, False)])
-def test_kept_connections_take_the_engines_connect_args(app, threshold, prepared):
-    engine = _kept_engine(app.config["SQLALCHEMY_DATABASE_URI"],
-                          {"prepare_threshold": threshold})
-    try:
-        with autocommit(engine) as connection:
-            for _ in range(8):
-                connection.execute("SELECT count(*) FROM jobs WHERE status = %s", ["queued"])
-            count = connection.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()
-        assert (count[0] > 0) is prepared
     finally:
         engine.dispose()
