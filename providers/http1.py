@@ -100,7 +100,10 @@ def connect(address: str, port: int, host: str, tls, deadline: float,
 
 
 def host_header(host: str, port: int, default_port: int) -> str:
-    name = f"[{host}]" if ":" in host else host.encode("idna").decode("ascii")
+    if ":" in host:
+        name = f"[{host}]"  # an IPv6 address
+    else:  # as http.client: IDNA only for a name that is not ASCII already
+        name = host if host.isascii() else host.encode("idna").decode("ascii")
     return name if port == default_port else f"{name}:{port}"
 
 
