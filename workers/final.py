@@ -33,9 +33,11 @@ log = logging.getLogger(__name__)
 
 # The ended job's columns as this code knows them, listed, not `(e.job).*`: a prepared
 # statement whose result gains a column fails on every later call ("cached plan must not
-# change result type"), so a migration that adds one would break every running worker.
-_ENDED_COLUMNS = ", ".join([f"(e.job).{column.name}" for column in Job.__table__.columns]
-                           + ["e.alerts", "e.tried"])
+# change result type"), so a migration that adds one would break every running worker. All
+# but its input, which nothing after the job's end reads and which may hold a whole media
+# file (base64 in JSON) that PostgreSQL would send back and the worker parse again.
+_ENDED_COLUMNS = ", ".join([f"(e.job).{column.name}" for column in Job.__table__.columns
+                            if column.name != "input"] + ["e.alerts", "e.tried"])
 # With the job's end, the secrets that sign its final event (the webhook's first attempt is
 # made before its row is written: workers/finish.py).
 _SIGNING = ("CASE WHEN (e.job).webhook_url IS NOT NULL THEN "

@@ -298,6 +298,19 @@ def test_a_delivery_whose_job_was_taken_over_keeps_its_attempt_and_writes_nothin
     assert (files, captures) == (0, 0)
 
 
+def test_a_jobs_end_reads_back_its_row_but_not_its_input(app, client, db_session, sent):
+    """The input may be a whole media file in base64; nothing after the job's end reads it."""
+    with Receiver() as receiver:
+        job_id = _submit(app, client, "input@example.com", receiver.url)
+    claimed = execute.claim(db_session, uuid.UUID(job_id), 300, 3)
+    ending = final.Ending("completed", output={"text": "hi"},
+                          usage={"input_tokens": 1, "output_tokens": 1})
+    ended = final.write(db.engine, claimed, ending, [Attempt("groq", "ok", None, 0.01)],
+                        load_catalog())
+    assert (ended.status, ended.settled, str(ended.job.id)) == ("completed", True, job_id)
+    assert ended.job.webhook_url == receiver.url and not hasattr(ended.job, "input")
+
+
 def test_the_read_of_an_ended_job_still_answers_after_a_migration_adds_a_column(
         app, client, sent):
     """Workers keep running while `flask db upgrade` adds a column to jobs: their prepared
