@@ -24,8 +24,8 @@ Answer = namedtuple("Answer", "status reason headers body")
 
 
 class Headers(dict):
-    """An answer's headers by lower-case name (repeated ones joined by commas); `get` and `in`
-    take any case."""
+    """An answer's headers by lower-case name (repeated ones joined by commas); `get`, `[]`
+    and `in` take a name in any case."""
 
     def get(self, name: str, default=None):
         return super().get(name.lower(), default)
