@@ -12,20 +12,16 @@ PostgreSQL's are B8's, and Redis's and the peers' are not counted.
 """
 import json
 import os
-import re
-import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from callgrind import build_helper, count, counted, missing_tools
+
 N = int(os.environ.get("B9_JOBS", "100"))
 WARM_UP = 20  # first calls: prepared statements, kept connections, imports done lazily
 LLM = {"service": "llm-4090", "input": {"prompt": "hi", "max_tokens": 8}}
-COLLECT_C = """#include <valgrind/callgrind.h>
-void start(void) { CALLGRIND_START_INSTRUMENTATION; CALLGRIND_TOGGLE_COLLECT; }
-void stop(void) { CALLGRIND_TOGGLE_COLLECT; }
-"""
 PEERS = """import json, sys, time
 sys.path[:0] = sys.argv[1:]
 from providers.emulator import Emulator
@@ -38,38 +34,22 @@ with Emulator() as emulator:
 
 
 def main() -> None:
-    missing = [tool for tool in ("valgrind", "cc") if shutil.which(tool) is None]
-    if missing or not Path("/usr/include/valgrind/callgrind.h").exists():
-        print(f"B9 skipped: needs valgrind, its headers and a C compiler ({missing or 'headers'})")
+    missing = missing_tools()
+    if missing:
+        print(f"B9 skipped: needs valgrind, its headers and a C compiler (missing: {missing})")
         return
     with tempfile.TemporaryDirectory() as scratch:
-        helper = Path(scratch) / "collect.so"
-        (Path(scratch) / "collect.c").write_text(COLLECT_C)
-        subprocess.run(["cc", "-shared", "-fPIC", "-o", helper, Path(scratch) / "collect.c"],
-                       check=True)
-        counts = {name: count(name, helper, Path(scratch)) for name in ("pipeline", "floor")}
+        helper = build_helper(Path(scratch))
+        counts = {name: count(__file__, [name, str(helper)], Path(scratch) / f"{name}.out")
+                  for name in ("pipeline", "floor")}
     for name, total in counts.items():
         print(f"{name}: {total // N:,} instructions a job")
     print(f"B9: a pipeline job / a floor job = {counts['pipeline'] / counts['floor']:.2f} "
           f"(instructions in the worker; {N} jobs each; the same in every run to about 1%)")
 
 
-def count(workload: str, helper: Path, scratch: Path) -> int:
-    """The instructions of N jobs of `workload`, run under callgrind in a child process."""
-    out = scratch / f"{workload}.out"
-    done = subprocess.run(["valgrind", "--tool=callgrind", "--instr-atstart=no",
-                           "--collect-atstart=no", f"--callgrind-out-file={out}",
-                           sys.executable, __file__, workload, str(helper)],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"B9's {workload} run failed:\n{done.stderr[-3000:]}")
-    return int(re.search(r"^totals: (\d+)", out.read_text(), re.M).group(1))
-
-
 def run_under_valgrind(workload: str, helper: str) -> None:
     """In the child: set up, warm up, then count N jobs of `workload` (collecting only then)."""
-    import ctypes
-
     from common import fresh_database
 
     here = str(Path(__file__).resolve().parent)
@@ -81,13 +61,7 @@ def run_under_valgrind(workload: str, helper: str) -> None:
         os.environ.update({**found["env"], "GPUBRIDGE_ALLOW_PRIVATE_URLS": "true"})
         url, drop = fresh_database()
         jobs = (pipeline_jobs if workload == "pipeline" else floor_jobs)(url, found["hook"])
-        for job in jobs[:WARM_UP]:
-            job()
-        collect = ctypes.CDLL(helper)
-        collect.start()
-        for job in jobs[WARM_UP:]:
-            job()
-        collect.stop()
+        counted(helper, jobs[:WARM_UP], jobs[WARM_UP:])
     finally:
         peers.kill()
         if drop is not None:
