@@ -8,9 +8,10 @@ top-ups), `x402` (per-request USDC payments) and `bonuses` (package bonuses) may
 they count money that came in from outside. A transaction's (kind, reference) is unique, so
 posting it twice changes nothing. Balances move only inside the SQL function `ledger_post`
 (migration 0007): a conditional UPDATE per leg that refuses to go below zero, taken in
-account-id order so concurrent movements cannot deadlock; and, for a job's settlement, inside
+account-id order so concurrent movements cannot deadlock; for a job's settlement, inside
 `ledger_post_legs` (migration 0016), which posts the capture and the refund in one statement
-once `settle_money` has locked the account's rows in that order.
+once `settle_money` has locked the account's rows in that order; and for a new job's hold,
+inside `create_job` (migration 0019), which posts its two legs itself, in the same order.
 """
 from __future__ import annotations
 

@@ -290,3 +290,64 @@ def test_concurrent_holds_and_settlements_on_one_account_never_deadlock(app, db_
     assert ledger.balance(db_session, acct) == 10_000_000 - 6 * 15 * 7_000
     assert ledger.balance(db_session, acct, "spent") == 6 * 15 * 7_000
     assert ledger.check(db_session) == []
+
+
+def _create_job(session, acct, cost) -> uuid.UUID:
+    """POST /run's write of a job and its hold (create_job, migration 0019)."""
+    job = uuid.uuid4()
+    session.execute(text("SELECT create_job(:id, :acct, 'embedding-l4', 'text', NULL, '{}', "
+                         "NULL, NULL, :cost, 0::smallint, NULL, NULL)"),
+                    {"id": job, "acct": acct, "cost": cost})
+    return job
+
+
+@pytest.mark.parametrize("first", ["available", "held"])
+def test_create_job_posts_its_hold_whichever_ledger_row_came_first(app, db_session, first):
+    """create_job moves the two balances in account-id order, as every posting does: with
+    jobs and settlements of one account running side by side nothing deadlocks or drifts,
+    whether the account's `held` row was made before its `available` row or after; a job
+    beyond the balance is refused with GB402 and writes nothing."""
+    import threading
+
+    from app.extensions import db
+
+    acct = _account(db_session, f"first-{first}@example.com")
+    second = "held" if first == "available" else "available"
+    db_session.execute(text("SELECT ledger_rows(:a, ARRAY[:f, :s])"),
+                       {"a": acct, "f": first, "s": second})
+    accounts.grant(db_session, acct, 3_000_000, f"g-{first}", "welcome")
+    db_session.commit()
+    rows = [ledger.ledger_account(db_session, acct, kind) for kind in (first, second)]
+    assert rows == sorted(rows)
+
+    def churn(errors: list) -> None:
+        with app.app_context():
+            try:
+                for _ in range(10):
+                    job = _create_job(db.session, acct, 20_000)
+                    db.session.commit()
+                    # All captured: no refund, so the settlement does not take the day's
+                    # row first, which would queue it behind the job's own.
+                    accounts.settle(db.session, acct, job, 20_000, cost=20_000)
+                    db.session.commit()
+            except Exception as exc:  # a deadlock would land here
+                errors.append(exc)
+            finally:
+                db.session.remove()
+    errors = []
+    threads = [threading.Thread(target=churn, args=(errors,)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert ledger.balance(db_session, acct) == 3_000_000 - 40 * 20_000
+    assert ledger.balance(db_session, acct, "held") == 0
+    with pytest.raises(DBAPIError) as refused:
+        _create_job(db_session, acct, 3_000_000)
+    assert ledger.is_insufficient(refused.value)
+    db_session.rollback()
+    assert db_session.execute(text("SELECT count(*) FROM jobs WHERE account_id = :a"),
+                              {"a": acct}).scalar() == 40
+    assert ledger.balance(db_session, acct) == 3_000_000 - 40 * 20_000
+    assert ledger.check(db_session) == []
