@@ -13,10 +13,8 @@ import io
 import json
 import os
 import sys
-import tempfile
-from pathlib import Path
 
-from callgrind import build_helper, count, counted, missing_tools
+from callgrind import count_each, counted
 
 N = int(os.environ.get("B10_REQUESTS", "200"))
 WARM_UP = 50  # first requests: prepared statements, kept connections, lazy imports
@@ -24,14 +22,9 @@ ROUTES = ("submit", "bare", "floor")
 
 
 def main() -> None:
-    missing = missing_tools()
-    if missing:
-        print(f"B10 skipped: needs valgrind, its headers and a C compiler (missing: {missing})")
+    counts = count_each(__file__, ROUTES, "B10")
+    if counts is None:
         return
-    with tempfile.TemporaryDirectory() as scratch:
-        helper = build_helper(Path(scratch))
-        counts = {name: count(__file__, [name, str(helper)], Path(scratch) / f"{name}.out")
-                  for name in ROUTES}
     for name, total in counts.items():
         print(f"{name}: {total // N:,} instructions a request")
     for name in ("bare", "floor"):

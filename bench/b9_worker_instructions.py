@@ -14,10 +14,9 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-from callgrind import build_helper, count, counted, missing_tools
+from callgrind import count_each, counted
 
 N = int(os.environ.get("B9_JOBS", "100"))
 WARM_UP = 20  # first calls: prepared statements, kept connections, imports done lazily
@@ -34,14 +33,9 @@ with Emulator() as emulator:
 
 
 def main() -> None:
-    missing = missing_tools()
-    if missing:
-        print(f"B9 skipped: needs valgrind, its headers and a C compiler (missing: {missing})")
+    counts = count_each(__file__, ("pipeline", "floor"), "B9")
+    if counts is None:
         return
-    with tempfile.TemporaryDirectory() as scratch:
-        helper = build_helper(Path(scratch))
-        counts = {name: count(__file__, [name, str(helper)], Path(scratch) / f"{name}.out")
-                  for name in ("pipeline", "floor")}
     for name, total in counts.items():
         print(f"{name}: {total // N:,} instructions a job")
     print(f"B9: a pipeline job / a floor job = {counts['pipeline'] / counts['floor']:.2f} "

@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 COLLECT_C = """#include <valgrind/callgrind.h>
@@ -23,6 +24,19 @@ def missing_tools() -> str | None:
     if not Path("/usr/include/valgrind/callgrind.h").exists():
         return "valgrind's headers"
     return None
+
+
+def count_each(script: str, workloads: tuple[str, ...], label: str) -> dict[str, int] | None:
+    """Each workload's count, `script` run as `python script <workload> <helper>`; None, with
+    what is missing printed, on a machine without the tools."""
+    missing = missing_tools()
+    if missing:
+        print(f"{label} skipped: needs valgrind, its headers and a C compiler (missing: {missing})")
+        return None
+    with tempfile.TemporaryDirectory() as scratch:
+        helper = build_helper(Path(scratch))
+        return {name: count(script, [name, str(helper)], Path(scratch) / f"{name}.out")
+                for name in workloads}
 
 
 def build_helper(scratch: Path) -> Path:

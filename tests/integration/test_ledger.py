@@ -256,43 +256,54 @@ def test_grant_command_refuses_floats_of_precision_and_unknown_emails(app, db_se
     assert ledger.balance(db_session, acct) == 0
 
 
-def test_concurrent_holds_and_settlements_on_one_account_never_deadlock(app, db_session):
-    """Submits lock available then held; a settlement touches held, spent and available. All
-    take rows in id order, so a mix of both on one account neither deadlocks nor drifts."""
+def _churn(app, acct, hold, cost: int, threads: int, rounds: int) -> list:
+    """`threads` threads each holding 20,000 for a new job (`hold(session, acct)` returns
+    its id) and settling it at `cost`, `rounds` times; the errors they met."""
     import threading
 
     from app.extensions import db
 
-    acct = _account(db_session, "busy@example.com")
-    accounts.grant(db_session, acct, 10_000_000, "g7", "welcome")
-    db_session.commit()
     errors = []
 
-    def churn(rounds: int) -> None:
+    def churn() -> None:
         with app.app_context():
             try:
                 for _ in range(rounds):
-                    job = _job(db.session, acct, 20_000)
-                    accounts.hold(db.session, acct, job, 20_000)
+                    job = hold(db.session, acct)
                     db.session.commit()
-                    accounts.settle(db.session, acct, job, 20_000, cost=7_000)
+                    accounts.settle(db.session, acct, job, 20_000, cost=cost)
                     db.session.commit()
             except Exception as exc:  # a deadlock would land here
                 errors.append(exc)
             finally:
                 db.session.remove()
-    threads = [threading.Thread(target=churn, args=(15,)) for _ in range(6)]
-    for thread in threads:
+    started = [threading.Thread(target=churn) for _ in range(threads)]
+    for thread in started:
         thread.start()
-    for thread in threads:
+    for thread in started:
         thread.join()
-    assert errors == []
+    return errors
+
+
+def _held_job(session, acct) -> uuid.UUID:
+    job = _job(session, acct, 20_000)
+    accounts.hold(session, acct, job, 20_000)
+    return job
+
+
+def test_concurrent_holds_and_settlements_on_one_account_never_deadlock(app, db_session):
+    """Submits lock available then held; a settlement touches held, spent and available. All
+    take rows in id order, so a mix of both on one account neither deadlocks nor drifts."""
+    acct = _account(db_session, "busy@example.com")
+    accounts.grant(db_session, acct, 10_000_000, "g7", "welcome")
+    db_session.commit()
+    assert _churn(app, acct, _held_job, cost=7_000, threads=6, rounds=15) == []
     assert ledger.balance(db_session, acct) == 10_000_000 - 6 * 15 * 7_000
     assert ledger.balance(db_session, acct, "spent") == 6 * 15 * 7_000
     assert ledger.check(db_session) == []
 
 
-def _create_job(session, acct, cost) -> uuid.UUID:
+def _create_job(session, acct, cost=20_000) -> uuid.UUID:
     """POST /run's write of a job and its hold (create_job, migration 0019)."""
     job = uuid.uuid4()
     session.execute(text("SELECT create_job(:id, :acct, 'embedding-l4', 'text', NULL, '{}', "
@@ -307,10 +318,6 @@ def test_create_job_posts_its_hold_whichever_ledger_row_came_first(app, db_sessi
     jobs and settlements of one account running side by side nothing deadlocks or drifts,
     whether the account's `held` row was made before its `available` row or after; a job
     beyond the balance is refused with GB402 and writes nothing."""
-    import threading
-
-    from app.extensions import db
-
     acct = _account(db_session, f"first-{first}@example.com")
     second = "held" if first == "available" else "available"
     db_session.execute(text("SELECT ledger_rows(:a, ARRAY[:f, :s])"),
@@ -319,28 +326,9 @@ def test_create_job_posts_its_hold_whichever_ledger_row_came_first(app, db_sessi
     db_session.commit()
     rows = [ledger.ledger_account(db_session, acct, kind) for kind in (first, second)]
     assert rows == sorted(rows)
-
-    def churn(errors: list) -> None:
-        with app.app_context():
-            try:
-                for _ in range(10):
-                    job = _create_job(db.session, acct, 20_000)
-                    db.session.commit()
-                    # All captured: no refund, so the settlement does not take the day's
-                    # row first, which would queue it behind the job's own.
-                    accounts.settle(db.session, acct, job, 20_000, cost=20_000)
-                    db.session.commit()
-            except Exception as exc:  # a deadlock would land here
-                errors.append(exc)
-            finally:
-                db.session.remove()
-    errors = []
-    threads = [threading.Thread(target=churn, args=(errors,)) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    # All captured: no refund, so a settlement does not take the day's row first, which
+    # would queue it behind the job's own and hide the order of the balances.
+    assert _churn(app, acct, _create_job, cost=20_000, threads=4, rounds=10) == []
     assert ledger.balance(db_session, acct) == 3_000_000 - 40 * 20_000
     assert ledger.balance(db_session, acct, "held") == 0
     with pytest.raises(DBAPIError) as refused:
