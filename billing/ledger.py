@@ -9,9 +9,9 @@ they count money that came in from outside. A transaction's (kind, reference) is
 posting it twice changes nothing. Balances move only inside the SQL function `ledger_post`
 (migration 0007): a conditional UPDATE per leg that refuses to go below zero, taken in
 account-id order so concurrent movements cannot deadlock; for a job's settlement, inside
-`ledger_post_legs` (migration 0016), which posts the capture and the refund in one statement
-once `settle_money` has locked the account's rows in that order; and for a new job's hold,
-inside `create_job` (migration 0019), which posts its two legs itself, in the same order.
+`settle_money` (migration 0020), which posts the capture and the refund itself once it has
+locked the account's rows in that order; and for a new job's hold, inside `create_job`
+(migration 0019), which posts its two legs itself, in the same order.
 """
 from __future__ import annotations
 
@@ -87,7 +87,7 @@ def settle(session: Session, owner_id: int, job_id: uuid.UUID, captured: int,
            refunded: int) -> None:
     """Capture from the customer's held money to spent and refund the rest to available,
     taking the refund off the day's spend: the SQL function `settle_money` (migrations 0009,
-    0016)."""
+    0016, 0020)."""
     _posted(session, text("SELECT settle_money(:owner, :job, :captured, :refunded)"),
             {"owner": owner_id, "job": job_id, "captured": captured, "refunded": refunded})
 

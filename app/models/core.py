@@ -94,9 +94,9 @@ class LedgerTransaction(db.Model):
 class LedgerEntry(db.Model):
     """One leg of a transaction; append-only (a trigger refuses UPDATE and DELETE).
 
-    Its references have no foreign keys: its writers, `ledger_post`, `ledger_post_legs` (a
+    Its references have no foreign keys: its writers, `ledger_post`, `settle_money` (a
     settlement's) and `create_job` (a hold's), prove both in the same transaction, and
-    `ledger.check` looks for entries that lack either (migrations 0015, 0016, 0019)."""
+    `ledger.check` looks for entries that lack either (migrations 0015, 0019, 0020)."""
 
     __tablename__ = "ledger_entries"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

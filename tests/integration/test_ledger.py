@@ -168,7 +168,7 @@ def _postings(session, job) -> list[tuple]:
 
 
 def test_a_settlement_posts_its_capture_and_refund_once(db_session):
-    """One statement writes both transactions (migration 0016); a second settlement of the
+    """settle_money writes both transactions (migration 0020); a second settlement of the
     job finds them posted and moves nothing."""
     acct = _account(db_session)
     accounts.grant(db_session, acct, 100_000, "g12", "welcome")
@@ -198,20 +198,47 @@ def test_a_settlement_of_more_than_its_hold_is_refused_and_writes_nothing(db_ses
     assert ledger.check(db_session) == []
 
 
-def test_a_settlements_posting_counts_the_ledger_rows_it_moved(db_session):
-    """settle_money refuses a posting that moved some of its rows but not all: a row the
-    legs name but the table lacks is not counted."""
-    acct = _account(db_session)
-    accounts.grant(db_session, acct, 5_000, "g14", "welcome")
-    available = ledger.ledger_account(db_session, acct, "available")
-    spent = ledger.ledger_account(db_session, acct, "spent")
-    post = text("SELECT ledger_post_legs(:ref, NULL, ARRAY['t', 't', 'u', 'u'], "
-                "ARRAY[:a, :b, :a, :b]::bigint[], ARRAY[-5, 5, -1, 1]::bigint[])")
-    assert db_session.execute(post, {"ref": "found", "a": available, "b": spent}).scalar() == 2
-    assert db_session.execute(post, {"ref": "found", "a": available, "b": spent}).scalar() == 0
-    assert db_session.execute(post, {"ref": "half", "a": available,
-                                     "b": spent + 1_000_000}).scalar() == 1
+def _held(session, email: str, reference: str) -> tuple[int, uuid.UUID]:
+    """An account with 100,000 of credit and a job holding 10,000 of it, committed."""
+    acct = _account(session, email)
+    accounts.grant(session, acct, 100_000, reference, "welcome")
+    job = _job(session, acct, 10_000)
+    accounts.hold(session, acct, job, 10_000)
+    session.commit()
+    return acct, job
+
+
+def test_a_settlement_that_moves_fewer_rows_than_it_names_is_refused(db_session):
+    """settle_money counts the balances its UPDATE moved (migration 0020): a row it names but
+    does not move (here a trigger skips the `spent` row's update) refuses the settlement."""
+    acct, job = _held(db_session, "skip@example.com", "g14")
+    spent = db_session.execute(text("SELECT ledger_rows(:a, ARRAY['spent'])"),
+                               {"a": acct}).scalar()[0]
+    db_session.execute(text(
+        "CREATE FUNCTION skip_row() RETURNS trigger AS $$ BEGIN RETURN NULL; END $$ "
+        "LANGUAGE plpgsql"))
+    db_session.execute(text(
+        f"CREATE TRIGGER skip_spent BEFORE UPDATE ON ledger_accounts FOR EACH ROW "
+        f"WHEN (OLD.id = {int(spent)}) EXECUTE FUNCTION skip_row()"))
+    with pytest.raises(DBAPIError, match="moved 2 ledger rows"):
+        ledger.settle(db_session, acct, job, 4_000, 6_000)
+    db_session.rollback()  # the trigger and its function go with it
+    assert _postings(db_session, job) == [("hold", 2, 0)]
+    assert ledger.balance(db_session, acct, "held") == 10_000
+
+
+def test_a_settlement_found_half_posted_is_refused_and_writes_nothing(db_session):
+    """A job whose refund is posted but whose capture is not cannot be settled again: the
+    settlement refuses rather than post the capture alone."""
+    acct, job = _held(db_session, "half@example.com", "g15")
+    db_session.execute(text("INSERT INTO ledger_transactions (kind, reference, job_id) "
+                            "VALUES ('refund', :job, :id)"), {"job": str(job), "id": job})
+    with pytest.raises(DBAPIError, match="refund posted but no capture"):
+        ledger.settle(db_session, acct, job, 4_000, 6_000)
     db_session.rollback()
+    assert _postings(db_session, job) == [("hold", 2, 0)]
+    assert ledger.balance(db_session, acct) == 90_000
+    assert ledger.check(db_session) == []
 
 
 def test_check_names_entries_whose_transaction_or_account_is_missing(db_session):

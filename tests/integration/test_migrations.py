@@ -1,5 +1,5 @@
 """Migrations down to 0012 and up again: each way leaves the schema its revision makes (0013's
-domains and trigger, the functions 0013, 0016, 0017 and 0019 replace, 0018's fillfactors)."""
+domains and trigger, the functions 0013, 0016, 0017, 0019 and 0020 replace, 0018's fillfactors)."""
 import logging
 import uuid
 from contextlib import contextmanager
