@@ -29,17 +29,17 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade():
-    op.execute(SETTLE_MONEY)
-    op.execute("DROP FUNCTION ledger_post_legs(text, uuid, text[], bigint[], bigint[])")
-
-
-# As 0016's up to the rows found and locked; then the postings written out.
-SETTLE_MONEY = """
-CREATE OR REPLACE FUNCTION settle_money(p_owner bigint, p_job uuid, p_captured bigint,
-                                        p_refunded bigint)
-RETURNS void AS $$
-DECLARE
+# 0020's settle_money is 0016's with these two parts replaced: its variables (and a free
+# job's early return), and its posting through ledger_post_legs.
+OLDER = runpy.run_path(str(Path(__file__).parent / "0016_settlement_in_one_posting.py"))
+REPLACED = (
+    ("""DECLARE
+    available bigint;
+    held bigint;
+    spent bigint;
+    moved integer;
+BEGIN
+""", """DECLARE
     available bigint;
     held bigint;
     spent bigint;
@@ -49,26 +49,17 @@ DECLARE
     moved integer;
 BEGIN
     IF p_captured + p_refunded = 0 THEN
-        RETURN;
+        RETURN;  -- a free job's settlement: nothing to post
     END IF;
-    IF p_refunded > 0 THEN
-        UPDATE daily_spend SET spent = daily_spend.spent - p_refunded FROM jobs
-        WHERE jobs.id = p_job AND daily_spend.account_id = jobs.account_id
-          AND daily_spend.day = (jobs.created_at AT TIME ZONE 'utc')::date;
+"""),
+    ("""    moved := ledger_post_legs(p_job::text, p_job, ARRAY['capture', 'capture', 'refund', 'refund'],
+                              ARRAY[held, spent, held, available],
+                              ARRAY[-p_captured, p_captured, -p_refunded, p_refunded]);
+    IF moved NOT IN (0, (p_captured + p_refunded > 0)::int + (p_captured > 0)::int
+                        + (p_refunded > 0)::int) THEN
+        RAISE EXCEPTION 'the settlement of job % moved % ledger rows', p_job, moved;
     END IF;
-    SELECT max(id) FILTER (WHERE kind = 'available'), max(id) FILTER (WHERE kind = 'held'),
-           max(id) FILTER (WHERE kind = 'spent')
-    INTO available, held, spent
-    FROM (SELECT id, kind FROM ledger_accounts
-          WHERE owner_id = p_owner AND kind IN ('available', 'held', 'spent')
-          ORDER BY id FOR UPDATE) AS mine;
-    IF available IS NULL OR held IS NULL OR spent IS NULL THEN  -- the account's first capture
-        SELECT made[1], made[2], made[3] INTO available, held, spent
-        FROM ledger_rows(p_owner, ARRAY['available', 'held', 'spent']) AS made;
-        PERFORM 1 FROM ledger_accounts WHERE id IN (available, held, spent)
-        ORDER BY id FOR UPDATE;
-    END IF;
-    moving := ARRAY[held];
+""", """    moving := ARRAY[held];
     IF p_captured > 0 THEN
         INSERT INTO ledger_transactions (kind, reference, job_id)
         VALUES ('capture', p_job::text, p_job)
@@ -104,12 +95,21 @@ BEGIN
     IF moved <> cardinality(moving) THEN
         RAISE EXCEPTION 'the settlement of job % moved % ledger rows', p_job, moved;
     END IF;
-END $$ LANGUAGE plpgsql;
-"""
+"""),
+)
+
+
+def upgrade():
+    function = OLDER["SETTLE_MONEY"]
+    for old, new in REPLACED:
+        if function.count(old) != 1:
+            raise RuntimeError("0016's settle_money no longer holds a part 0020 replaces")
+        function = function.replace(old, new)
+    op.execute(function)
+    op.execute("DROP FUNCTION ledger_post_legs(text, uuid, text[], bigint[], bigint[])")
 
 
 def downgrade():
     """Back to 0016's settle_money and its ledger_post_legs."""
-    older = runpy.run_path(str(Path(__file__).parent / "0016_settlement_in_one_posting.py"))
-    op.execute(older["LEDGER_POST_LEGS"])
-    op.execute(older["SETTLE_MONEY"])
+    op.execute(OLDER["LEDGER_POST_LEGS"])
+    op.execute(OLDER["SETTLE_MONEY"])
