@@ -24,6 +24,16 @@ def _job(session, account_id, hold) -> uuid.UUID:
     return job.id
 
 
+def _held(session, email: str, reference: str) -> tuple[int, uuid.UUID]:
+    """An account with 100,000 of credit and a job holding 10,000 of it, committed."""
+    acct = _account(session, email)
+    accounts.grant(session, acct, 100_000, reference, "welcome")
+    job = _job(session, acct, 10_000)
+    accounts.hold(session, acct, job, 10_000)
+    session.commit()
+    return acct, job
+
+
 def test_hold_then_settle_captures_cost_and_refunds_the_rest(db_session):
     acct = _account(db_session)
     accounts.grant(db_session, acct, 1_000_000, "g1", "welcome")
@@ -40,10 +50,7 @@ def test_hold_then_settle_captures_cost_and_refunds_the_rest(db_session):
 
 
 def test_cost_above_the_hold_is_capped_at_the_hold(db_session):
-    acct = _account(db_session)
-    accounts.grant(db_session, acct, 100_000, "g2", "welcome")
-    job = _job(db_session, acct, 10_000)
-    accounts.hold(db_session, acct, job, 10_000)
+    acct, job = _held(db_session, "acct@example.com", "g2")
     result = accounts.settle(db_session, acct, job, 10_000, cost=99_999)
     assert (result.captured, result.refunded) == (10_000, 0)
 
@@ -185,27 +192,13 @@ def test_a_settlement_posts_its_capture_and_refund_once(db_session):
 
 
 def test_a_settlement_of_more_than_its_hold_is_refused_and_writes_nothing(db_session):
-    acct = _account(db_session)
-    accounts.grant(db_session, acct, 100_000, "g13", "welcome")
-    job = _job(db_session, acct, 10_000)
-    accounts.hold(db_session, acct, job, 10_000)
-    db_session.commit()
+    acct, job = _held(db_session, "acct@example.com", "g13")
     with pytest.raises(DBAPIError, match="balance_not_negative"):
         ledger.settle(db_session, acct, job, 8_000, 5_000)  # 13,000 out of 10,000 held
     db_session.rollback()
     assert _postings(db_session, job) == [("hold", 2, 0)]
     assert ledger.balance(db_session, acct, "held") == 10_000
     assert ledger.check(db_session) == []
-
-
-def _held(session, email: str, reference: str) -> tuple[int, uuid.UUID]:
-    """An account with 100,000 of credit and a job holding 10,000 of it, committed."""
-    acct = _account(session, email)
-    accounts.grant(session, acct, 100_000, reference, "welcome")
-    job = _job(session, acct, 10_000)
-    accounts.hold(session, acct, job, 10_000)
-    session.commit()
-    return acct, job
 
 
 def test_a_settlement_that_moves_fewer_rows_than_it_names_is_refused(db_session):
