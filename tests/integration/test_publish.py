@@ -39,6 +39,9 @@ def test_a_published_job_is_the_message_send_task_writes(app):
     headers, properties = json.loads(ours)["headers"], json.loads(ours)["properties"]
     assert headers["id"] == headers["root_id"] == properties["correlation_id"]
     assert uuid.UUID(properties["delivery_tag"]) != uuid.UUID(headers["id"])
+    for fresh in (headers["id"], properties["delivery_tag"]):  # as str(uuid.uuid4()) writes
+        parsed = uuid.UUID(fresh)
+        assert str(parsed) == fresh and parsed.version == 4 and parsed.variant == uuid.RFC_4122
 
 
 def test_other_brokers_and_prefixed_keys_go_through_send_task(app):
