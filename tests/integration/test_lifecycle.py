@@ -119,6 +119,17 @@ def test_prefer_wait_answers_202_when_the_job_is_not_done(app, client, db_sessio
     assert body["status"] == "queued" and body["status_url"].endswith(body["job_id"])
 
 
+def test_the_202_points_at_the_public_base_url_as_the_status_does(app, client, db_session,
+                                                                   held_back, monkeypatch):
+    monkeypatch.setitem(app.config, "PUBLIC_BASE_URL", "https://api.example.com/")
+    key = _account(app, client, "public@example.com")
+    for headers in ({}, {"Idempotency-Key": "public-base"}):  # the two ways of writing a job
+        accepted = data(client.post("/run", json=EMBED, headers={**auth(key), **headers}))
+        status = data(client.get(f"/status/{accepted['job_id']}", headers=auth(key)))
+        assert accepted["status_url"] == status["urls"]["get"] \
+            == f"https://api.example.com/status/{accepted['job_id']}"
+
+
 def test_a_past_deadline_aborts_the_job_and_charges_nothing(app, client, db_session, worker):
     key = _account(app, client, "deadline@example.com")
     past = format_datetime(datetime.now(timezone.utc) - timedelta(minutes=1), usegmt=True)
