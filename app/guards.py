@@ -22,7 +22,8 @@ def _has_nul(value) -> bool:
 def refuse_nul() -> None:
     """before_request: 400 invalid_input when any text of the request holds a NUL."""
     body = request.get_json(silent=True) if b"\\u0000" in request.get_data(cache=True) else None
-    if NUL in request.path or _has_nul(request.args.to_dict(flat=False)) or _has_nul(body):
+    query = request.query_string  # a NUL reaches the arguments only written as %00 (or raw)
+    if NUL in request.path or b"%00" in query or b"\x00" in query or _has_nul(body):
         raise ApiError(400, "invalid_input", "The request contains a NUL (\\u0000) character.",
                        "Remove NUL characters; they cannot be stored.")
 

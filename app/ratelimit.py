@@ -58,9 +58,12 @@ def _too_many(retry_after: int):
 
 def check_rate_limits():
     """before_request: refuse the request when any of its limits is spent."""
+    config = current_app.config
+    if not (config["RATE_LIMIT_PER_KEY"] or config["RATE_LIMIT_PER_ADDRESS"]):
+        return None  # both limits off
     if request.path.startswith(EXEMPT):
         return None
-    window = current_app.config["RATE_LIMIT_WINDOW_SECONDS"]
+    window = config["RATE_LIMIT_WINDOW_SECONDS"]
     try:
         waits = [hit(current_app.extensions["redis"], key, limit, window)
                  for key, limit in _identities()]
