@@ -15,18 +15,35 @@ PREFIX = "gpubridge:rl"
 EXEMPT = ("/static/", "/health", "/metrics")
 
 
-def hit(redis, key: str, limit: int, window: int) -> int | None:
-    """Count one request against `key`; None if allowed, else seconds until it resets.
+# KEYS: the request's counters, one per identity; ARGV: the window in seconds. Counts the
+# request against each and returns each count and its seconds left, all at once (a counter
+# new to this window, or left without an expiry, gets the window).
+_COUNT = """
+local found = {}
+for _, key in ipairs(KEYS) do
+    local count = redis.call('INCR', key)
+    local ttl = redis.call('TTL', key)
+    if ttl < 0 then
+        redis.call('EXPIRE', key, ARGV[1])
+        ttl = tonumber(ARGV[1])
+    end
+    table.insert(found, count)
+    table.insert(found, ttl)
+end
+return found
+"""
 
-    The window starts at the key's first request (no clock boundary to race against)."""
-    pipe = redis.pipeline()
-    pipe.incr(key)
-    pipe.ttl(key)
-    count, ttl = pipe.execute()
-    if ttl < 0:
-        redis.expire(key, window)
-        ttl = window
-    return None if count <= limit else max(int(ttl), 1)
+
+def waits(direct, counters: list[tuple[str, int]], window: int) -> list[int]:
+    """Count one request against each (key, limit) in one round trip: the seconds until each
+    spent limit resets, [] when none is spent. The window starts at a key's first request (no
+    clock boundary to race against)."""
+    keys = [key for key, _ in counters]
+    (found,) = direct.execute([("EVAL", _COUNT, len(keys), *keys, window)])
+    if isinstance(found, Exception):
+        raise found
+    return [max(int(ttl), 1) for (_, limit), count, ttl in zip(counters, found[0::2], found[1::2])
+            if count > limit]
 
 
 def _identities() -> list[tuple[str, int]]:
@@ -63,15 +80,16 @@ def check_rate_limits():
         return None  # both limits off
     if request.path.startswith(EXEMPT):
         return None
-    window = config["RATE_LIMIT_WINDOW_SECONDS"]
+    counters = _identities()
+    if not counters:
+        return None
     try:
-        waits = [hit(current_app.extensions["redis"], key, limit, window)
-                 for key, limit in _identities()]
+        spent = waits(current_app.extensions["redis_direct"], counters,
+                      config["RATE_LIMIT_WINDOW_SECONDS"])
     except Exception:  # Redis down: serve rather than refuse everyone
         log.warning("rate limiter unavailable; request allowed")
         return None
-    waits = [w for w in waits if w]
-    return _too_many(max(waits)) if waits else None
+    return _too_many(max(spent)) if spent else None
 
 
 def init_rate_limits(app: Flask) -> None:

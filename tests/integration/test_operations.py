@@ -125,6 +125,34 @@ def test_rate_limit_per_key_is_shared_between_processes_through_redis(app, clien
     assert first.get("/account/balance", headers=auth(other)).status_code == 200
 
 
+def test_both_limits_are_counted_at_once_and_either_refuses(app, client, test_env):
+    from app import create_app
+
+    first, second = register(client, "twice@example.com"), register(client, "other@example.com")
+    redis = app.extensions["redis"]
+    for stale in redis.scan_iter("gpubridge:rl:*"):
+        redis.delete(stale)
+    web = create_app({"SQLALCHEMY_DATABASE_URI": test_env["DATABASE_URL"],
+                      "REDIS_URL": test_env["REDIS_URL"], "RATE_LIMIT_PER_KEY": 2,
+                      "RATE_LIMIT_PER_ADDRESS": 3, "RATE_LIMIT_WINDOW_SECONDS": 120}).test_client()
+    statuses = [web.get("/account/balance", headers=auth(first)).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]  # the key's limit
+    assert web.get("/account/balance", headers=auth(second)).status_code == 429  # the address's
+    counters = list(redis.scan_iter("gpubridge:rl:*"))
+    assert len(counters) == 3 and all(0 < redis.ttl(key) <= 120 for key in counters)
+    for stale in counters:
+        redis.delete(stale)
+
+
+def test_requests_are_served_when_the_limits_redis_is_down(test_env):
+    from app import create_app
+
+    web = create_app({"SQLALCHEMY_DATABASE_URI": test_env["DATABASE_URL"],
+                      "REDIS_URL": "redis://127.0.0.1:1/0", "RATE_LIMIT_PER_KEY": 1,
+                      "RATE_LIMIT_PER_ADDRESS": 1}).test_client()
+    assert [web.get("/v1/models").status_code for _ in range(3)] == [200, 200, 200]
+
+
 def test_rate_limit_per_address_answers_openai_shape_under_v1(app, test_env):
     from app import create_app
 
