@@ -74,8 +74,11 @@ class Outcome:
 def envelope(event_type: str, data: dict) -> str:
     """The Standard Webhooks body: {"type", "timestamp", "data"}, money as exact numbers."""
     moment = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
-    return simplejson.dumps({"type": event_type, "timestamp": moment, "data": data},
-                            use_decimal=True, separators=(",", ":"))
+    return _ENVELOPE.encode({"type": event_type, "timestamp": moment, "data": data})
+
+
+# One encoder for every body: simplejson.dumps with options makes a new one each call.
+_ENVELOPE = simplejson.JSONEncoder(use_decimal=True, separators=(",", ":"))
 
 
 # A delivery, pending and due now (psycopg's style: in a session's transaction, or alone).
