@@ -28,6 +28,7 @@ from .errors import ApiError
 from .extensions import db
 from .logs import job_id_var
 from .models import Account, Job
+from .status import public_base
 
 log = logging.getLogger(__name__)
 PRIORITIES = ("fast", "cheap")
@@ -131,10 +132,8 @@ def accepted_body(job: NewJob) -> str:
 
 
 def _public_root() -> str:
-    """Where status URLs point: the configured public base, as in every status object, or
-    the request's origin (`request.host_url`)."""
-    configured = current_app.config["PUBLIC_BASE_URL"]
-    return configured.rstrip("/") if configured else _origin(request.scheme, request.host)
+    """Where status URLs point, as in every status object (`public_base`)."""
+    return public_base(current_app.config, _origin(request.scheme, request.host)).rstrip("/")
 
 
 @functools.lru_cache(maxsize=64)
